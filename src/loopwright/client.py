@@ -1,0 +1,360 @@
+"""The Python SDK: one :class:`Client` per workspace, and module-level helpers over a default client.
+
+Most users never build a client; ``import loopwright as lw`` and the helpers use the workspace that the
+``LOOPWRIGHT_*`` settings describe (``./.loopwright`` by default)::
+
+    import loopwright as lw
+
+    with lw.start_run(experiment="churn", name="lr-0.1") as run:
+        run.log_params({"model": "lr", "C": 0.1})
+        for epoch in range(10):
+            run.log_metric("loss", 1 / (epoch + 1))
+
+    best = lw.search_runs("churn", order_by=["metrics.loss asc"], max_results=1)
+
+To point at another workspace, build settings and connect: ``lw.connect(lw.Settings(workspace="/data/ws"))``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from loopwright.errors import NotFoundError, RunStateError
+from loopwright.settings import Settings
+from loopwright.store.artifacts import ArtifactStore
+from loopwright.store.metadata import MetadataStore
+from loopwright.store.records import Experiment, Metric, RunArtifact, RunRecord
+from loopwright.tracking.run import Run
+from loopwright.tracking.tracker import Tracker
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Client",
+    "active_run",
+    "connect",
+    "end_run",
+    "get_client",
+    "get_run",
+    "list_experiments",
+    "log_artifact",
+    "log_artifacts",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "metric_history",
+    "search_runs",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+
+class Client:
+    """A connection to one workspace: its metadata store, artifact store and metric writer.
+
+    >>> client = Client(Settings(workspace="/tmp/lw-client-doc"))
+    >>> with client.start_run(experiment="demo") as run:
+    ...     run.log_metric("accuracy", 0.93)
+    >>> client.get_run(run.id).metrics
+    {'accuracy': 0.93}
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.store = MetadataStore(self.settings.resolved_database_url(), self.settings.store)
+        self.artifacts = ArtifactStore(self.settings.resolved_artifact_uri())
+        self.tracker = Tracker(self.store, self.artifacts, self.settings)
+
+    def __repr__(self) -> str:
+        return f"Client(database={self.store.display_url!r}, artifacts={self.artifacts.uri!r})"
+
+    def close(self) -> None:
+        """Flush buffered metrics and release database connections."""
+        self.tracker.writer.close()
+        self.store.close()
+
+    # --- runs ------------------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        name: str | None = None,
+        *,
+        nested: bool = True,
+        parent: Run | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Start a run in ``experiment`` (created if new; default ``"default"``). See :class:`Run`."""
+        return self.tracker.start_run(
+            experiment, name, nested=nested, parent=parent, params=params, tags=tags
+        )
+
+    def active_run(self) -> Run | None:
+        """The innermost run of this process that has not ended, or ``None``."""
+        return self.tracker.active_run()
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """Everything recorded about a run (buffered metrics of this process are flushed first)."""
+        self.tracker.writer.flush()
+        return self.store.get_run(run_id)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of metric ``key`` of a run, in step order."""
+        self.tracker.writer.flush()
+        history = self.store.metric_history(run_id, key)
+        if not history:
+            self.store.get_run(run_id)  # a missing run is NotFoundError, not an empty series
+            keys = self.store.metric_keys(run_id)
+            raise NotFoundError(
+                f"Run {run_id} has no metric {key!r}. Its metrics: {', '.join(map(repr, keys)) or 'none'}.",
+                kind="metric",
+                key=key,
+            )
+        return history
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment, with its run count and latest run start."""
+        return self.store.list_experiments()
+
+    def run_artifacts(self, run_id: str) -> list[RunArtifact]:
+        """The artifacts a run used and produced."""
+        return self.store.run_artifacts(run_id)
+
+    def download_artifact(self, run_id: str, name: str, destination: str | Path) -> Path:
+        """Copy the artifact ``name`` of a run to a local file, verifying its hash on the way."""
+        for item in self.store.run_artifacts(run_id):
+            if item.name == name:
+                return self.artifacts.download(item.artifact.digest, destination, name=f"{run_id}/{name}")
+        names = [item.name for item in self.store.run_artifacts(run_id)]
+        raise NotFoundError(
+            f"Run {run_id} has no artifact {name!r}. Its artifacts: {', '.join(map(repr, names)) or 'none'}.",
+            kind="artifact",
+            key=name,
+        )
+
+    @overload
+    def search_runs(
+        self,
+        experiments: str | Sequence[str] | None = ...,
+        *,
+        filter: str | None = ...,
+        order_by: Sequence[str] | str | None = ...,
+        max_results: int | None = ...,
+        offset: int = ...,
+        output: Literal["pandas"] = ...,
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def search_runs(
+        self,
+        experiments: str | Sequence[str] | None = ...,
+        *,
+        filter: str | None = ...,
+        order_by: Sequence[str] | str | None = ...,
+        max_results: int | None = ...,
+        offset: int = ...,
+        output: Literal["list"],
+    ) -> list[RunRecord]: ...
+
+    def search_runs(
+        self,
+        experiments: str | Sequence[str] | None = None,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        max_results: int | None = 1000,
+        offset: int = 0,
+        output: Literal["pandas", "list"] = "pandas",
+    ) -> pd.DataFrame | list[RunRecord]:
+        """Find runs with a filter such as ``"metrics.accuracy > 0.9 and params.model = 'lr'"``.
+
+        Filtering, ordering and paging happen in the database. ``order_by`` items look like
+        ``"metrics.accuracy desc"``. Returns a pandas DataFrame with one row per run (columns
+        ``run_id``, ``name``, ``status``, …, ``metrics.*``, ``params.*``, ``tags.*``), or, with
+        ``output="list"``, a list of :class:`RunRecord`.
+        """
+        self.tracker.writer.flush()
+        names = [experiments] if isinstance(experiments, str) else list(experiments or [])
+        orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
+        records = self.store.search_runs(
+            names, filter=filter, order_by=orders, max_results=max_results, offset=offset
+        )
+        if output == "list":
+            return records
+        if output != "pandas":
+            raise ValueError(f"output must be 'pandas' or 'list'. Got {output!r} instead.")
+        import pandas as pd
+
+        columns = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration_s"]
+        return pd.DataFrame([record.to_row() for record in records], columns=None if records else columns)
+
+
+# --- the default client and module-level helpers --------------------------------------------------------
+
+_default_client: Client | None = None
+_default_lock = threading.Lock()
+
+
+def connect(settings: Settings | None = None) -> Client:
+    """Open the workspace described by ``settings`` (default: from the environment) and make it the one
+    the module-level helpers use. Returns the client."""
+    global _default_client
+    client = Client(settings)
+    with _default_lock:
+        _default_client = client
+    return client
+
+
+def get_client() -> Client:
+    """The client the module-level helpers use, opened from the environment on first use."""
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = Client()
+        return _default_client
+
+
+def start_run(
+    experiment: str | None = None,
+    name: str | None = None,
+    *,
+    nested: bool = True,
+    parent: Run | str | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> Run:
+    """Start a run in the default workspace; use it as a context manager. See :meth:`Client.start_run`."""
+    return get_client().start_run(experiment, name, nested=nested, parent=parent, params=params, tags=tags)
+
+
+def active_run() -> Run | None:
+    """The innermost active run of this process, or ``None``."""
+    return get_client().active_run()
+
+
+def _require_active_run(action: str) -> Run:
+    run = get_client().active_run()
+    if run is None:
+        raise RunStateError(
+            f"lw.{action}() needs an active run, and there is none. Start one first: "
+            "`with lw.start_run(experiment=...) as run:`."
+        )
+    return run
+
+
+def log_metric(key: str, value: float, step: int | None = None, *, timestamp: float | None = None) -> None:
+    """Log a metric point to the active run (see :meth:`Run.log_metric`)."""
+    _require_active_run("log_metric").log_metric(key, value, step, timestamp=timestamp)
+
+
+def log_metrics(
+    values: Mapping[str, float], step: int | None = None, *, timestamp: float | None = None
+) -> None:
+    """Log several metrics at one step to the active run."""
+    _require_active_run("log_metrics").log_metrics(values, step, timestamp=timestamp)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Record a parameter of the active run."""
+    _require_active_run("log_param").log_param(key, value)
+
+
+def log_params(values: Mapping[str, Any]) -> None:
+    """Record parameters of the active run."""
+    _require_active_run("log_params").log_params(values)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    _require_active_run("set_tag").set_tag(key, value)
+
+
+def set_tags(values: Mapping[str, Any]) -> None:
+    """Set tags on the active run."""
+    _require_active_run("set_tags").set_tags(values)
+
+
+def log_artifact(path: str | Path, name: str | None = None) -> RunArtifact:
+    """Store a local file as an output of the active run."""
+    return _require_active_run("log_artifact").log_artifact(path, name)
+
+
+def log_artifacts(folder: str | Path, prefix: str = "") -> list[RunArtifact]:
+    """Store every file under a folder as outputs of the active run."""
+    return _require_active_run("log_artifacts").log_artifacts(folder, prefix)
+
+
+def end_run(status: str = "finished") -> None:
+    """End the active run (runs started with ``with`` end on their own)."""
+    _require_active_run("end_run").end(status)
+
+
+def get_run(run_id: str) -> RunRecord:
+    """Everything recorded about a run."""
+    return get_client().get_run(run_id)
+
+
+def metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every point of one metric of a run."""
+    return get_client().metric_history(run_id, key)
+
+
+def list_experiments() -> list[Experiment]:
+    """Every experiment in the default workspace."""
+    return get_client().list_experiments()
+
+
+@overload
+def search_runs(
+    experiments: str | Sequence[str] | None = ...,
+    *,
+    filter: str | None = ...,
+    order_by: Sequence[str] | str | None = ...,
+    max_results: int | None = ...,
+    offset: int = ...,
+    output: Literal["pandas"] = ...,
+) -> pd.DataFrame: ...
+
+
+@overload
+def search_runs(
+    experiments: str | Sequence[str] | None = ...,
+    *,
+    filter: str | None = ...,
+    order_by: Sequence[str] | str | None = ...,
+    max_results: int | None = ...,
+    offset: int = ...,
+    output: Literal["list"],
+) -> list[RunRecord]: ...
+
+
+def search_runs(
+    experiments: str | Sequence[str] | None = None,
+    *,
+    filter: str | None = None,
+    order_by: Sequence[str] | str | None = None,
+    max_results: int | None = 1000,
+    offset: int = 0,
+    output: Literal["pandas", "list"] = "pandas",
+) -> pd.DataFrame | list[RunRecord]:
+    """Find runs in the default workspace; see :meth:`Client.search_runs`."""
+    client = get_client()
+    if output == "list":
+        return client.search_runs(
+            experiments,
+            filter=filter,
+            order_by=order_by,
+            max_results=max_results,
+            offset=offset,
+            output="list",
+        )
+    return client.search_runs(
+        experiments, filter=filter, order_by=order_by, max_results=max_results, offset=offset, output=output
+    )

@@ -1,0 +1,1 @@
+"""Storage: the metadata store (SQLAlchemy) and the content-addressed artifact store (fsspec)."""

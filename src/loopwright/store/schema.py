@@ -1,0 +1,163 @@
+"""The metadata schema: the lineage graph of DESIGN.md.
+
+The shape is ML Metadata's: artifacts (immutable, content-addressed) and runs (executions) joined by events
+(input / output edges); experiments group runs. Later layers hang datasets, models and deployments off
+artifacts and runs. Times are integer milliseconds since the Unix epoch (UTC): portable across SQLite and
+PostgreSQL, cheap to sort and compare, and the unit metric timestamps use anyway.
+
+This module is the target of the Alembic migrations; change it only together with a new migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "artifacts",
+    "events",
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "params",
+    "run_tags",
+    "runs",
+]
+
+# Stable constraint names, so migrations can refer to them on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only treats "INTEGER PRIMARY KEY" as the rowid alias; BIGINT there would be a slower extra key.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+KEY_LENGTH = 250
+"""Longest metric, parameter or tag key."""
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("experiment_id", Integer, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("name", String(KEY_LENGTH), nullable=False),
+    Column("kind", String(16), nullable=False, server_default="run"),
+    Column("status", String(16), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("user", String(KEY_LENGTH), nullable=True),
+    Column("host", String(KEY_LENGTH), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("source", Text, nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("python_version", String(32), nullable=True),
+    Column("environment", JSON, nullable=True),
+    Index(None, "experiment_id", "start_ms"),
+    Index(None, "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key"),
+)
+
+run_tags = Table(
+    "run_tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key"),
+)
+
+# Every logged point. NaN is stored as value NULL with is_nan set, because SQLite turns NaN into NULL;
+# +/-inf round-trip natively on both backends.
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("value", Double, nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+# The last point of each (run, metric): what filters and order-by read, so ranking 10,000 runs by a
+# metric is an index scan instead of an aggregate over every point.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("value", Double, nullable=True),
+    Column("is_nan", Boolean, nullable=False),
+    Index(None, "key", "value"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(KEY_LENGTH), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("properties", JSON, nullable=True),
+    UniqueConstraint("kind", "digest"),
+    Index(None, "digest"),
+)
+
+# Lineage edges: an artifact was an input to, or an output of, a run, under a name within that run.
+events = Table(
+    "events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("artifact_id", String(32), ForeignKey("artifacts.id", ondelete="CASCADE"), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("name", String(1024), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "direction", "name"),
+    Index(None, "artifact_id"),
+)

@@ -1,0 +1,1 @@
+"""Experiment tracking: runs, their parameters, metrics, tags and artifacts."""
