@@ -249,17 +249,20 @@ class _Parser:
                 values = self.parse_list(field)
                 return _compare(field, "not in", values, operator_token, self.expression)
             if self.accept("like"):
+                _check_operator(field, "not like", operator_token, self.expression)
                 return _compare(field, "not like", self.parse_literal(field), operator_token, self.expression)
             raise self.error("'in' or 'like' after 'not'")
         if self.accept("in"):
             return _compare(field, "in", self.parse_list(field), operator_token, self.expression)
         if self.accept("like", "ilike"):
             operator = self.tokens[self.index - 1].value
+            _check_operator(field, operator, operator_token, self.expression)
             return _compare(field, operator, self.parse_literal(field), operator_token, self.expression)
         if operator_token.kind != "op":
             raise self.error("a comparison operator (=, !=, <, <=, >, >=, like, ilike, in, is null)")
         self.advance()
         operator = {"==": "=", "<>": "!="}.get(operator_token.text, operator_token.text)
+        _check_operator(field, operator, operator_token, self.expression)
         return _compare(field, operator, self.parse_literal(field), operator_token, self.expression)
 
     def parse_list(self, field: _Field) -> list[Any]:
@@ -343,7 +346,7 @@ def _presence(field: _Field) -> ColumnElement[bool]:
     return exists().where(table.c.run_id == runs.c.id, table.c.key == field.key)
 
 
-def _compare(field: _Field, operator: str, value: Any, token: _Token, expression: str) -> ColumnElement[bool]:
+def _check_operator(field: _Field, operator: str, token: _Token, expression: str) -> None:
     if field.family == "metric" and operator in _TEXT_ONLY:
         raise FilterSyntaxError(
             f"'{operator}' at position {token.position} compares text, but metric {field.key!r} is a "
@@ -359,15 +362,19 @@ def _compare(field: _Field, operator: str, value: Any, token: _Token, expression
             expression=expression,
             position=token.position,
         )
+    if field.family == "attribute" and _ATTRIBUTES[field.key][1] == "time" and operator in _TEXT_ONLY:
+        raise FilterSyntaxError(
+            f"'{operator}' at position {token.position} compares text, but {field.key} is a time.",
+            expression=expression,
+            position=token.position,
+        )
+
+
+def _compare(field: _Field, operator: str, value: Any, token: _Token, expression: str) -> ColumnElement[bool]:
+    _check_operator(field, operator, token, expression)
     comparator = _COMPARATORS[operator]
     if field.family == "attribute":
-        column, kind = _ATTRIBUTES[field.key]
-        if kind == "time" and operator in _TEXT_ONLY:
-            raise FilterSyntaxError(
-                f"'{operator}' at position {token.position} compares text, but {field.key} is a time.",
-                expression=expression,
-                position=token.position,
-            )
+        column = _ATTRIBUTES[field.key][0]
         condition: ColumnElement[bool] = comparator(column, value)
         return condition
     table = _keyed_table(field.family)
