@@ -378,3 +378,46 @@ def test_git_commit_and_dirty_flag_are_recorded_inside_a_repository(tmp_path: Pa
     assert clean.source is not None
     assert clean.source.endswith("train.py")
     client.close()
+
+
+_LEFT_OPEN = """
+import sys
+import loopwright as lw
+lw.connect(lw.Settings(workspace=sys.argv[1]))
+run = lw.start_run(experiment="open")
+run.log_metric("loss", 0.5)
+print(run.id, flush=True)
+if sys.argv[2] == "crash":
+    raise RuntimeError("training diverged")
+"""
+
+
+@pytest.mark.parametrize(
+    ("ending", "status", "error"),
+    [
+        ("exit", lw.RunStatus.FINISHED, None),
+        ("crash", lw.RunStatus.FAILED, "RuntimeError: training diverged"),
+    ],
+)
+def test_a_run_left_open_is_ended_at_interpreter_exit(
+    tmp_path: Path, ending: str, status: lw.RunStatus, error: str | None
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(_LEFT_OPEN)
+    finished = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "ws"), ending],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == (0 if ending == "exit" else 1)
+    client = lw.Client(lw.Settings(workspace=tmp_path / "ws"))
+    record = client.get_run(finished.stdout.strip())
+    client.close()
+    assert record.status is status
+    assert record.metrics == {"loss": 0.5}
+    if error is None:
+        assert record.error is None
+    else:
+        assert record.error is not None
+        assert record.error.rstrip().endswith(error)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
+import logging
+import sys
 import threading
+import traceback
 import uuid
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,7 +17,7 @@ from loopwright.errors import InvalidInputError
 from loopwright.settings import Settings
 from loopwright.store.artifacts import ArtifactStore
 from loopwright.store.metadata import MetadataStore
-from loopwright.store.records import RunArtifact
+from loopwright.store.records import RunArtifact, RunStatus
 from loopwright.tracking.run import Run
 from loopwright.tracking.system import system_info
 from loopwright.tracking.validation import validate_key
@@ -21,6 +26,8 @@ from loopwright.tracking.writer import MetricWriter
 __all__ = ["DEFAULT_EXPERIMENT", "Tracker"]
 
 DEFAULT_EXPERIMENT = "default"
+
+logger = logging.getLogger("loopwright.tracking")
 
 
 class Tracker:
@@ -33,6 +40,7 @@ class Tracker:
         self.writer = MetricWriter(store, settings.tracking)
         self._stack: list[Run] = []
         self._lock = threading.Lock()
+        _trackers.add(self)
 
     def start_run(
         self,
@@ -108,3 +116,29 @@ class Tracker:
         record = self.store.record_artifact(kind, digest, size, media_type=media_type)
         self.store.link_artifact(run_id, record.id, "output", name)
         return RunArtifact(run_id=run_id, name=name, direction="output", artifact=record)
+
+
+_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
+
+
+def _end_runs_left_open() -> None:
+    """At interpreter exit, end runs that were started without ``with`` and never ended.
+
+    They end failed when the program is dying of an uncaught exception (the interpreter has set
+    ``sys.last_value`` by then), finished otherwise. Registered after the metric writer's exit hook, so it
+    runs first (``atexit`` is last-in, first-out) and the writer still flushes what these runs logged.
+    """
+    exception = getattr(sys, "last_value", None)
+    for tracker in list(_trackers):
+        for run in reversed(list(tracker._stack)):
+            try:
+                if exception is None:
+                    run.end(RunStatus.FINISHED)
+                else:
+                    text = "".join(traceback.format_exception(exception))
+                    run.end(RunStatus.FAILED, error=text)
+            except Exception as error:  # at exit nobody can catch it: log instead
+                logger.error("Could not end run %s at exit: %s", run.id, error)
+
+
+atexit.register(_end_runs_left_open)
