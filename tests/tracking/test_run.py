@@ -239,6 +239,10 @@ def test_nothing_can_be_logged_to_an_ended_run(client: lw.Client) -> None:
         run.log_metric("loss", 1.0)
     with pytest.raises(RunStateError, match="has ended; nothing more can be logged to it"):
         run.log_metric("other", 1.0)
+    with pytest.raises(RunStateError, match="has ended; nothing more can be logged to it"):
+        run.log_metric("loss", 2.0)
+    with pytest.raises(RunStateError):
+        run.log_metrics({"loss": 2.0})
     with pytest.raises(RunStateError):
         run.log_params({"a": 1})
     run.end()  # ending twice is harmless

@@ -160,6 +160,7 @@ class Run:
         self._writer.flush()
         self._tracker.store.end_run(self.id, RunStatus(status), error=error)
         self._ended = True
+        self._metric_keys.clear()  # the fast path of log_metric checks the run is open only for new keys
         self._tracker.pop(self)
 
     @property

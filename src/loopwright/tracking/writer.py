@@ -152,6 +152,7 @@ class MetricWriter:
             backoff = 0.0 if ok else min(_MAX_BACKOFF_S, max(0.1, backoff * 2))
             with self._lock:
                 if self._closed and (not self._pending or not ok):
+                    self._thread = None  # a later add() after close() starts a new thread
                     return
 
     def _drain(self) -> bool:
