@@ -22,11 +22,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from loopwright.errors import NotFoundError, RunStateError
+from loopwright.errors import InvalidInputError, NotFoundError, RunStateError
 from loopwright.settings import Settings
 from loopwright.store.artifacts import ArtifactStore
 from loopwright.store.metadata import MetadataStore
-from loopwright.store.records import Experiment, Metric, RunArtifact, RunRecord
+from loopwright.store.records import RUN_COLUMNS, Experiment, Metric, RunArtifact, RunRecord
 from loopwright.tracking.run import Run
 from loopwright.tracking.tracker import Tracker
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "MIN_RUN_ID_PREFIX",
     "Client",
     "active_run",
     "connect",
@@ -53,6 +54,11 @@ __all__ = [
     "set_tags",
     "start_run",
 ]
+
+MIN_RUN_ID_PREFIX = 4
+"""Fewest characters of a run id that :meth:`Client.resolve_run_id` accepts as a prefix."""
+
+_SHOWN_CANDIDATES = 10  # runs an ambiguous-prefix error names
 
 
 class Client:
@@ -104,6 +110,48 @@ class Client:
         """Everything recorded about a run (buffered metrics of this process are flushed first)."""
         self.tracker.writer.flush()
         return self.store.get_run(run_id)
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full id of the run that ``run_id`` names: a whole id, or a unique prefix of at least
+        :data:`MIN_RUN_ID_PREFIX` characters (what ``loopwright runs show 3fa2`` accepts).
+
+        Raises :class:`NotFoundError` when no run matches, and :class:`InvalidInputError` when the prefix
+        is too short or matches several runs (the message names them).
+
+        >>> client.resolve_run_id("3fa2")  # doctest: +SKIP
+        '3fa2c1d9e0b84f6f9a1e2d3c4b5a6978'
+        """
+        candidates = self.store.runs_with_id_prefix(run_id, limit=_SHOWN_CANDIDATES + 1)
+        if any(candidate_id == run_id for candidate_id, _ in candidates):
+            return run_id
+        if len(run_id) < MIN_RUN_ID_PREFIX:
+            raise InvalidInputError(
+                f"A run id prefix needs at least {MIN_RUN_ID_PREFIX} characters. Got {run_id!r} instead.",
+                run_id=run_id,
+            )
+        if not candidates:
+            raise NotFoundError(
+                f"No run has an id starting with {run_id!r}. List runs with `loopwright runs list`.",
+                kind="run",
+                key=run_id,
+            )
+        if len(candidates) > 1:
+            shown = ", ".join(
+                f"{candidate_id} ({name})" for candidate_id, name in candidates[:_SHOWN_CANDIDATES]
+            )
+            more = " and more" if len(candidates) > _SHOWN_CANDIDATES else ""
+            raise InvalidInputError(
+                f"The run id prefix {run_id!r} is ambiguous: it matches {shown}{more}. Give more characters "
+                "of the id.",
+                run_id=run_id,
+                candidates=[candidate_id for candidate_id, _ in candidates],
+            )
+        return candidates[0][0]
+
+    def child_runs(self, run_id: str) -> list[RunRecord]:
+        """The runs started under ``run_id`` (its direct children), oldest first."""
+        self.tracker.writer.flush()
+        return self.store.search_runs(parent_id=run_id, order_by=["start_time asc"], max_results=None)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of metric ``key`` of a run, in step order."""
@@ -180,6 +228,10 @@ class Client:
         ``run_id``, ``name``, ``status``, …, ``metrics.*``, ``params.*``, ``tags.*``), or, with
         ``output="list"``, a list of :class:`RunRecord`.
         """
+        if output not in ("pandas", "list"):
+            raise InvalidInputError(
+                f"output must be 'pandas' or 'list'. Got {output!r} instead.", output=output
+            )
         self.tracker.writer.flush()
         names = [experiments] if isinstance(experiments, str) else list(experiments or [])
         orders = [order_by] if isinstance(order_by, str) else list(order_by or [])
@@ -188,12 +240,9 @@ class Client:
         )
         if output == "list":
             return records
-        if output != "pandas":
-            raise ValueError(f"output must be 'pandas' or 'list'. Got {output!r} instead.")
         import pandas as pd
 
-        columns = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration_s"]
-        return pd.DataFrame([record.to_row() for record in records], columns=None if records else columns)
+        return pd.DataFrame([record.to_row() for record in records], columns=None if records else RUN_COLUMNS)
 
 
 # --- the default client and module-level helpers --------------------------------------------------------

@@ -9,8 +9,8 @@ message says what was wrong, the value received, and what to do next::
     >>> try:
     ...     lw.get_run("no-such-run")
     ... except lw.errors.NotFoundError as error:
-    ...     print(error.code)
-    not_found.run
+    ...     print(error.code, error.specific_code)
+    not_found not_found.run
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ def test_a_corrupted_blob_is_refused_naming_the_artifact(store: ArtifactStore, t
         store.get_bytes(blob.digest, name="run-1/model.pkl")
     assert str(caught.value) == (
         f"Artifact 'run-1/model.pkl' is corrupt: its bytes hash to sha256 {actual} but it was stored as "
-        f"{blob.digest} (at {store.path_for(blob.digest)!r}). Restore it from a backup or log the artifact again."
+        f"{blob.digest} (at {store.path_for(blob.digest)!r}). Restore it from a backup, or delete that file and log "
+        "the artifact again."
     )
     assert caught.value.code == "store.integrity"
 

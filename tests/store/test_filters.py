@@ -19,7 +19,7 @@ from loopwright.store.filters import OrderKey, compile_filter, parse_order_by
         ),
         (
             "metrics.accuracy > 0.9 and",
-            "Unexpected the end of the filter at position 26 in filter 'metrics.accuracy > 0.9 and': expected "
+            "Unexpected end of the filter at position 26 in filter 'metrics.accuracy > 0.9 and': expected "
             "a field such as metrics.accuracy, params.model, tags.team or status.",
             26,
         ),
@@ -64,7 +64,7 @@ from loopwright.store.filters import OrderKey, compile_filter, parse_order_by
         ),
         (
             "(metrics.loss < 1",
-            "Unexpected the end of the filter at position 17 in filter '(metrics.loss < 1': expected ')'.",
+            "Unexpected end of the filter at position 17 in filter '(metrics.loss < 1': expected ')'.",
             17,
         ),
         (

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from loopwright.errors import ConflictError, FilterSyntaxError, NotFoundError, ParamConflictError
+from loopwright.errors import (
+    ConflictError,
+    FilterSyntaxError,
+    InvalidInputError,
+    NotFoundError,
+    ParamConflictError,
+)
 from loopwright.store.engine import HEAD_REVISION, current_revision
 from loopwright.store.metadata import MetadataStore
 from loopwright.store.records import RunStatus
@@ -183,6 +189,7 @@ def _names(store: MetadataStore, **query: object) -> list[str]:
         ("params.model in ('gb', 'rf') and not metrics.accuracy > 0.9", ["gb", "rf-b"]),
         ("params.model not in ('lr', 'rf')", ["gb"]),
         ("tags.team like 'ri%'", ["lr-a", "lr-b"]),
+        ("tags.team like 'RI%'", []),
         ("tags.team ilike 'RISK'", ["lr-a", "lr-b"]),
         ("tags.team is null", ["gb", "rf-b"]),
         ("metrics.loss is not null", ["lr-a", "lr-b"]),
@@ -266,3 +273,18 @@ def test_artifacts_are_recorded_once_per_content_and_linked_by_name(store: Metad
     assert [item.direction for item in store.run_artifacts(run_id, "output")] == ["output"]
     with pytest.raises(NotFoundError):
         store.get_artifact("missing")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"max_results": -1}, "max_results must be a non-negative integer or None. Got -1 instead."),
+        ({"max_results": 2.5}, "max_results must be a non-negative integer or None. Got 2.5 instead."),
+        ({"offset": -3}, "offset must be a non-negative integer. Got -3 instead."),
+        ({"offset": None}, "offset must be a non-negative integer. Got None instead."),
+    ],
+)
+def test_paging_arguments_are_checked(store: MetadataStore, query: dict[str, object], message: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        store.search_runs(["churn"], **query)  # type: ignore[arg-type]
+    assert str(caught.value) == message

@@ -285,7 +285,10 @@ def test_artifact_helpers(client: lw.Client, tmp_path: Path) -> None:
         run.log_artifacts(folder, prefix="again")
         with pytest.raises(InvalidInputError, match="log_artifact takes a file"):
             run.log_artifact(folder)
-        with pytest.raises(InvalidInputError, match="must be a relative path without '..'"):
+        with pytest.raises(
+            InvalidInputError,
+            match="An artifact name must be a relative path without '..'. Got '../escape.txt' instead.",
+        ):
             run.log_text("x", "../escape.txt")
         with pytest.raises(NotFoundError, match="does not exist"):
             run.log_artifacts(tmp_path / "missing")
@@ -425,3 +428,72 @@ def test_a_run_left_open_is_ended_at_interpreter_exit(
     else:
         assert record.error is not None
         assert record.error.rstrip().endswith(error)
+
+
+def test_runs_started_in_parallel_threads_do_not_nest_under_each_other(client: lw.Client) -> None:
+    import threading
+
+    barrier = threading.Barrier(2)
+    started: dict[str, str] = {}
+
+    def train(name: str) -> None:
+        barrier.wait()
+        with lw.start_run(experiment="threads", name=name) as run:
+            barrier.wait()  # both runs are open at once
+            lw.log_metric("loss", 0.1)
+            started[name] = run.id
+
+    workers = [threading.Thread(target=train, args=(name,)) for name in ("a", "b")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert {client.get_run(run_id).parent_id for run_id in started.values()} == {None}
+    assert all(client.get_run(run_id).metrics == {"loss": 0.1} for run_id in started.values())
+
+
+def test_a_thread_without_a_run_of_its_own_logs_to_the_main_threads_run(client: lw.Client) -> None:
+    import threading
+
+    with lw.start_run(experiment="threads", name="main") as main:
+        loader = threading.Thread(target=lambda: lw.log_metric("batches", 10))
+        loader.start()
+        loader.join(timeout=30)
+        child: list[str] = []
+        worker = threading.Thread(target=lambda: child.append(lw.start_run(name="child").id) or lw.end_run())
+        worker.start()
+        worker.join(timeout=30)
+    assert client.get_run(main.id).metrics == {"batches": 10.0}
+    assert client.get_run(child[0]).parent_id == main.id
+
+
+_TERMINATED = """
+import sys, time
+import loopwright as lw
+lw.connect(lw.Settings(workspace=sys.argv[1]))
+with lw.start_run(experiment="term") as run:
+    run.log_metric("loss", 0.5)
+    print(run.id, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_sigterm_marks_the_run_killed_and_keeps_its_metrics(tmp_path: Path) -> None:
+    import signal
+
+    script = tmp_path / "train.py"
+    script.write_text(_TERMINATED)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "ws")], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 128 + signal.SIGTERM
+    child.stdout.close()
+    client = lw.Client(lw.Settings(workspace=tmp_path / "ws"))
+    record = client.get_run(run_id)
+    client.close()
+    assert record.status is lw.RunStatus.KILLED
+    assert record.error == "SystemExit: 143"
+    assert record.metrics == {"loss": 0.5}

@@ -63,6 +63,10 @@ class ArtifactStore:
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r})"
 
+    def create(self) -> None:
+        """Create the store's root folder if it does not exist (writing a blob creates it too)."""
+        self._fs.makedirs(self._root, exist_ok=True)
+
     # --- writing -------------------------------------------------------------------------------------
 
     def put_bytes(self, data: bytes) -> StoredBlob:
@@ -185,7 +189,8 @@ class ArtifactStore:
             label = f"Artifact {name!r}" if name else "An artifact"
             raise ArtifactIntegrityError(
                 f"{label} is corrupt: its bytes hash to sha256 {actual} but it was stored as {expected} "
-                f"(at {self.path_for(expected)!r}). Restore it from a backup or log the artifact again.",
+                f"(at {self.path_for(expected)!r}). Restore it from a backup, or delete that file and log "
+                "the artifact again.",
                 name=name,
                 expected=expected,
                 actual=actual,

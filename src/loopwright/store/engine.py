@@ -83,6 +83,8 @@ def _sqlite_engine(url: str, settings: StoreSettings) -> Engine:
         # loss may roll back the last transactions.
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # LIKE matches case as on PostgreSQL, so a filter means the same on both (ILIKE ignores case).
+        cursor.execute("PRAGMA case_sensitive_like = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -183,7 +183,7 @@ class _Parser:
 
     def error(self, expected: str, token: _Token | None = None) -> FilterSyntaxError:
         token = token or self.current
-        found = "the end of the filter" if token.kind == "end" else repr(token.text)
+        found = "end of the filter" if token.kind == "end" else repr(token.text)
         return FilterSyntaxError(
             f"Unexpected {found} at position {token.position} in filter {self.expression!r}: "
             f"expected {expected}.",

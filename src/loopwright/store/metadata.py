@@ -19,7 +19,13 @@ from sqlalchemy import Connection, Engine, Row, and_, func, insert, or_, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from loopwright.errors import ConflictError, NotFoundError, ParamConflictError, StoreError
+from loopwright.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    ParamConflictError,
+    StoreError,
+)
 from loopwright.settings import StoreSettings
 from loopwright.store import engine as engine_module
 from loopwright.store.filters import compile_filter, order_clauses, parse_order_by
@@ -89,6 +95,11 @@ class MetadataStore:
     def close(self) -> None:
         """Release every pooled connection."""
         self._engine.dispose()
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database's schema is at (:data:`~loopwright.store.engine.HEAD_REVISION`
+        once the store is open)."""
+        return engine_module.current_revision(self._engine)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -224,6 +235,24 @@ class MetadataStore:
                 raise _run_not_found(run_id)
             return self._hydrate(connection, [row])[0]
 
+    def runs_with_id_prefix(self, prefix: str, *, limit: int | None = 10) -> list[tuple[str, str]]:
+        """``(id, name)`` of the runs whose id starts with ``prefix``, by id; at most ``limit`` of them.
+
+        The prefix is matched with ``LIKE 'prefix%'`` with its wildcards escaped, so ``%`` and ``_`` in
+        it match only themselves. Matching is case-sensitive on every backend (SQLite's ``LIKE`` ignores
+        ASCII case, so its rows are checked again here).
+        """
+        statement = (
+            select(runs.c.id, runs.c.name)
+            .where(runs.c.id.startswith(prefix, autoescape=True))
+            .order_by(runs.c.id)
+        )
+        if limit is not None:
+            statement = statement.limit(limit)
+        with self._read() as connection:
+            rows = connection.execute(statement).all()
+        return [(row.id, row.name) for row in rows if row.id.startswith(prefix)]
+
     def search_runs(
         self,
         experiment_names: Sequence[str] | None = None,
@@ -235,6 +264,8 @@ class MetadataStore:
         parent_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs matching ``filter`` (see :mod:`loopwright.store.filters`), ordered and paged in SQL."""
+        _check_count("max_results", max_results, allow_none=True)
+        _check_count("offset", offset, allow_none=False)
         condition = compile_filter(filter)
         keys = parse_order_by(list(order_by or ()))
         statement = select(runs, experiments.c.name.label("experiment_name")).join(
@@ -552,6 +583,16 @@ def _forget_parent_connections() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_parent_connections)
+
+
+def _check_count(field: str, value: object, *, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        expected = "a non-negative integer" + (" or None" if allow_none else "")
+        raise InvalidInputError(
+            f"{field} must be {expected}. Got {value!r} instead.", field=field, value=repr(value)
+        )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "RUN_COLUMNS",
     "ArtifactRecord",
     "Experiment",
     "Metric",
@@ -16,6 +17,20 @@ __all__ = [
     "RunStatus",
     "from_ms",
 ]
+
+RUN_COLUMNS = (
+    "run_id",
+    "experiment",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "parent_id",
+    "user",
+    "git_commit",
+)
+"""The columns every run has in a :func:`loopwright.search_runs` DataFrame, before metrics / params / tags."""
 
 
 def from_ms(milliseconds: int | None) -> datetime | None:
@@ -89,18 +104,19 @@ class RunRecord:
 
     def to_row(self) -> dict[str, Any]:
         """A flat dict in the column scheme of :func:`loopwright.search_runs` DataFrames."""
-        row: dict[str, Any] = {
-            "run_id": self.id,
-            "experiment": self.experiment,
-            "name": self.name,
-            "status": str(self.status),
-            "start_time": self.start_time,
-            "end_time": self.end_time,
-            "duration_s": self.duration_s,
-            "parent_id": self.parent_id,
-            "user": self.user,
-            "git_commit": self.git_commit,
-        }
+        values = (
+            self.id,
+            self.experiment,
+            self.name,
+            str(self.status),
+            self.start_time,
+            self.end_time,
+            self.duration_s,
+            self.parent_id,
+            self.user,
+            self.git_commit,
+        )
+        row: dict[str, Any] = dict(zip(RUN_COLUMNS, values, strict=True))
         row.update({f"metrics.{key}": value for key, value in self.metrics.items()})
         row.update({f"params.{key}": value for key, value in self.params.items()})
         row.update({f"tags.{key}": value for key, value in self.tags.items()})

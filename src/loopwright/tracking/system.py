@@ -46,9 +46,14 @@ def _package_versions() -> dict[str, str]:
 
 
 def _source_directory() -> Path:
-    script = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    if script and Path(script).is_file():
-        return Path(script).resolve().parent
+    """The folder whose repository describes the code that runs: the script's, for ``python train.py``;
+    the working directory for console scripts (installed under the interpreter's prefix) and notebooks."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.suffix == ".py" and script.is_file():
+        resolved = script.resolve()
+        prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+        if not any(resolved.is_relative_to(prefix) for prefix in prefixes):
+            return resolved.parent
     return Path.cwd()
 
 

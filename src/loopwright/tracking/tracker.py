@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
 import sys
 import threading
 import traceback
@@ -38,7 +39,10 @@ class Tracker:
         self.artifacts = artifacts
         self.settings = settings
         self.writer = MetricWriter(store, settings.tracking)
-        self._stack: list[Run] = []
+        # Each thread has its own stack of active runs, so runs trained in parallel threads do not nest
+        # under each other. A thread with no run of its own sees the main thread's (a data-loader thread
+        # logging to the run that started it).
+        self._stacks: dict[int, list[Run]] = {}
         self._lock = threading.Lock()
         _trackers.add(self)
 
@@ -77,7 +81,8 @@ class Tracker:
         )
         run = Run(self, run_id, run_name, experiment_name)
         with self._lock:
-            self._stack.append(run)
+            self._stacks.setdefault(threading.get_ident(), []).append(run)
+        _handle_sigterm()
         if params:
             run.log_params(params)
         if tags:
@@ -85,15 +90,26 @@ class Tracker:
         return run
 
     def active_run(self) -> Run | None:
-        """The innermost run started in this process and not yet ended."""
+        """The innermost run of this thread not yet ended; else the main thread's; else ``None``."""
         with self._lock:
-            return self._stack[-1] if self._stack else None
+            stack = self._stacks.get(threading.get_ident()) or self._stacks.get(
+                threading.main_thread().ident or 0
+            )
+            return stack[-1] if stack else None
+
+    def open_runs(self) -> list[Run]:
+        """Every run of this process that has not ended, most recently started last."""
+        with self._lock:
+            return [run for stack in self._stacks.values() for run in stack]
 
     def pop(self, run: Run) -> None:
         """Forget an ended run (called by :meth:`Run.end`)."""
         with self._lock:
-            if run in self._stack:
-                self._stack.remove(run)
+            for ident, stack in list(self._stacks.items()):
+                if run in stack:
+                    stack.remove(run)
+                if not stack:
+                    del self._stacks[ident]
 
     def log_artifact_file(self, run_id: str, path: Path, name: str, *, kind: str = "file") -> RunArtifact:
         """Store a file and link it to the run as an output named ``name``."""
@@ -110,7 +126,7 @@ class Tracker:
     ) -> RunArtifact:
         if not name or name.startswith("/") or ".." in Path(name).parts:
             raise InvalidInputError(
-                f"Artifact name {name!r} must be a relative path without '..'. Got {name!r} instead.",
+                f"An artifact name must be a relative path without '..'. Got {name!r} instead.",
                 name=name,
             )
         record = self.store.record_artifact(kind, digest, size, media_type=media_type)
@@ -130,9 +146,11 @@ def _end_runs_left_open() -> None:
     """
     exception = getattr(sys, "last_value", None)
     for tracker in list(_trackers):
-        for run in reversed(list(tracker._stack)):
+        for run in reversed(tracker.open_runs()):
             try:
-                if exception is None:
+                if _terminated:
+                    run.end(RunStatus.KILLED, error="SIGTERM")
+                elif exception is None:
                     run.end(RunStatus.FINISHED)
                 else:
                     text = "".join(traceback.format_exception(exception))
@@ -142,3 +160,24 @@ def _end_runs_left_open() -> None:
 
 
 atexit.register(_end_runs_left_open)
+
+_terminated = False
+_sigterm_installed = False
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    global _terminated
+    _terminated = True
+    # SystemExit unwinds every `with lw.start_run()` (marking the run killed) and lets atexit flush the
+    # buffered metrics, which the default action of SIGTERM (die at once) would lose.
+    raise SystemExit(128 + signum)
+
+
+def _handle_sigterm() -> None:
+    """Make SIGTERM end runs as killed, if nobody else handles SIGTERM and we are in the main thread."""
+    global _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    _sigterm_installed = True
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
