@@ -239,8 +239,8 @@ class MetadataStore:
         """``(id, name)`` of the runs whose id starts with ``prefix``, by id; at most ``limit`` of them.
 
         The prefix is matched with ``LIKE 'prefix%'`` with its wildcards escaped, so ``%`` and ``_`` in
-        it match only themselves. Matching is case-sensitive on every backend (SQLite's ``LIKE`` ignores
-        ASCII case, so its rows are checked again here).
+        it match only themselves. Matching is case-sensitive on every backend; the rows are checked again
+        here so that holds whatever a connection's ``LIKE`` settings are.
         """
         statement = (
             select(runs.c.id, runs.c.name)
