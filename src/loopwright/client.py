@@ -22,9 +22,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from loopwright.data.checks import CheckReport
+from loopwright.data.schema import DataSchema
+from loopwright.data.versions import Datasets, DatasetVersion, Progress
 from loopwright.errors import InvalidInputError, NotFoundError, RunStateError
 from loopwright.settings import Settings
 from loopwright.store.artifacts import ArtifactStore
+from loopwright.store.datasets import DatasetSummary, SchemaRecord
 from loopwright.store.metadata import MetadataStore
 from loopwright.store.records import RUN_COLUMNS, Experiment, Metric, RunArtifact, RunRecord
 from loopwright.tracking.run import Run
@@ -37,18 +41,24 @@ __all__ = [
     "MIN_RUN_ID_PREFIX",
     "Client",
     "active_run",
+    "check_dataset",
     "connect",
+    "dataset",
     "end_run",
     "get_client",
     "get_run",
+    "infer_schema",
+    "list_datasets",
     "list_experiments",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
     "metric_history",
+    "save_schema",
     "search_runs",
     "set_tag",
     "set_tags",
@@ -76,6 +86,7 @@ class Client:
         self.store = MetadataStore(self.settings.resolved_database_url(), self.settings.store)
         self.artifacts = ArtifactStore(self.settings.resolved_artifact_uri())
         self.tracker = Tracker(self.store, self.artifacts, self.settings)
+        self.datasets = Datasets(self.store, self.artifacts, self.settings.workspace.expanduser() / "cache")
 
     def __repr__(self) -> str:
         return f"Client(database={self.store.display_url!r}, artifacts={self.artifacts.uri!r})"
@@ -244,6 +255,86 @@ class Client:
 
         return pd.DataFrame([record.to_row() for record in records], columns=None if records else RUN_COLUMNS)
 
+    # --- data versions ----------------------------------------------------------------------------------
+
+    def log_dataset(
+        self,
+        name: str,
+        data: Any,
+        *,
+        description: str | None = None,
+        schema: DataSchema | str | Path | None = None,
+        reference: int | DatasetVersion | None = None,
+        checks: Sequence[Any] = (),
+        raise_on_failure: bool = True,
+        progress: Progress | None = None,
+    ) -> DatasetVersion:
+        """Version ``data`` (a pandas / polars DataFrame, an Arrow table, or a CSV / Parquet path or folder)
+        as dataset ``name``; see :meth:`loopwright.data.versions.Datasets.log`. Inside an active run the
+        version is recorded as that run's output."""
+        active = self.tracker.active_run()
+        return self.datasets.log(
+            name,
+            data,
+            run_id=active.id if active is not None else None,
+            description=description,
+            schema=schema,
+            reference=reference,
+            checks=checks,
+            raise_on_failure=raise_on_failure,
+            progress=progress,
+        )
+
+    def dataset(
+        self, name: str, version: int | None = None, *, include_failed: bool = False
+    ) -> DatasetVersion:
+        """A version of dataset ``name``: ``version=N``, else the latest that passed its blocking checks.
+        ``"name:3"`` works too."""
+        if version is None and ":" in name:
+            return self.datasets.resolve(name)
+        return self.datasets.get(name, version, include_failed=include_failed)
+
+    def list_datasets(self) -> list[DatasetSummary]:
+        """Every dataset with its number of versions."""
+        return self.datasets.summaries()
+
+    def dataset_versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of dataset ``name``, oldest first."""
+        return self.datasets.versions(name)
+
+    def infer_schema(self, dataset: str | DatasetVersion, version: int | None = None) -> DataSchema:
+        """A schema inferred from a version (latest passing by default); save it, edit it, commit it."""
+        return self.datasets.infer_schema(dataset, version)
+
+    def save_schema(self, name: str, schema: DataSchema | str | Path) -> SchemaRecord:
+        """Record a schema (object or YAML file) for dataset ``name``; new versions are checked against it."""
+        return self.datasets.save_schema(name, schema)
+
+    def check_dataset(
+        self,
+        dataset: str | DatasetVersion,
+        version: int | None = None,
+        *,
+        schema: DataSchema | str | Path | None = None,
+        reference: int | str | DatasetVersion | None = None,
+        checks: Sequence[Any] = (),
+        psi_threshold: float = 0.2,
+        record: bool = True,
+    ) -> CheckReport:
+        """Check a dataset version (schema skew, value skew against ``reference``, custom checks) and
+        store the results with it. Returns the report; ``report.raise_for_failures()`` stops on failure."""
+        active = self.tracker.active_run()
+        return self.datasets.check(
+            dataset,
+            version,
+            schema=schema,
+            reference=reference,
+            checks=checks,
+            psi_threshold=psi_threshold,
+            run_id=active.id if active is not None else None,
+            record=record,
+        )
+
 
 # --- the default client and module-level helpers --------------------------------------------------------
 
@@ -406,4 +497,61 @@ def search_runs(
         )
     return client.search_runs(
         experiments, filter=filter, order_by=order_by, max_results=max_results, offset=offset, output=output
+    )
+
+
+def log_dataset(
+    name: str,
+    data: Any,
+    *,
+    description: str | None = None,
+    schema: DataSchema | str | Path | None = None,
+    reference: int | DatasetVersion | None = None,
+    checks: Sequence[Any] = (),
+    raise_on_failure: bool = True,
+) -> DatasetVersion:
+    """Version ``data`` as dataset ``name`` in the default workspace; see :meth:`Client.log_dataset`."""
+    return get_client().log_dataset(
+        name,
+        data,
+        description=description,
+        schema=schema,
+        reference=reference,
+        checks=checks,
+        raise_on_failure=raise_on_failure,
+    )
+
+
+def dataset(name: str, version: int | None = None, *, include_failed: bool = False) -> DatasetVersion:
+    """A version of a dataset (latest passing by default); see :meth:`Client.dataset`."""
+    return get_client().dataset(name, version, include_failed=include_failed)
+
+
+def list_datasets() -> list[DatasetSummary]:
+    """Every dataset in the default workspace."""
+    return get_client().list_datasets()
+
+
+def infer_schema(dataset: str | DatasetVersion, version: int | None = None) -> DataSchema:
+    """A schema inferred from a dataset version; see :meth:`Client.infer_schema`."""
+    return get_client().infer_schema(dataset, version)
+
+
+def save_schema(name: str, schema: DataSchema | str | Path) -> SchemaRecord:
+    """Record a schema for a dataset; see :meth:`Client.save_schema`."""
+    return get_client().save_schema(name, schema)
+
+
+def check_dataset(
+    dataset: str | DatasetVersion,
+    version: int | None = None,
+    *,
+    schema: DataSchema | str | Path | None = None,
+    reference: int | str | DatasetVersion | None = None,
+    checks: Sequence[Any] = (),
+    psi_threshold: float = 0.2,
+) -> CheckReport:
+    """Check a dataset version and store the results; see :meth:`Client.check_dataset`."""
+    return get_client().check_dataset(
+        dataset, version, schema=schema, reference=reference, checks=checks, psi_threshold=psi_threshold
     )

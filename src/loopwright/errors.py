@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 __all__ = [
     "ArtifactIntegrityError",
     "ConflictError",
+    "DataCheckError",
+    "DataInputError",
     "FilterSyntaxError",
     "InvalidInputError",
     "InvalidKeyError",
@@ -29,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "ParamConflictError",
     "RunStateError",
+    "SchemaFileError",
     "StoreError",
     "StoreUnavailableError",
     "TrackingWriteError",
@@ -84,6 +87,28 @@ class FilterSyntaxError(InvalidInputError):
         super().__init__(message + pointer, expression=expression, position=position)
         self.expression = expression
         self.position = position
+
+
+class DataInputError(InvalidInputError):
+    """Data handed to Loopwright cannot be read (unreadable, empty, mixed or unsupported types)."""
+
+    code = "invalid_input.data"
+
+
+class SchemaFileError(InvalidInputError):
+    """A data schema file (or text) is not valid YAML or does not describe a schema."""
+
+    code = "invalid_input.schema"
+
+
+class DataCheckError(LoopwrightError):
+    """A blocking data check failed. ``report`` (a ``CheckReport``) holds every result."""
+
+    code = "data_check.failed"
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.summary(), dataset=report.dataset, version=report.version)
+        self.report = report
 
 
 # --- state and conflicts ---------------------------------------------------------------------------------

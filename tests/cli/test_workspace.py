@@ -21,7 +21,7 @@ def test_init_creates_the_database_and_artifact_folder_and_says_where(invoke: In
     assert plain(result.stdout) == (
         f"Created workspace at {workspace}\n"
         f"database   sqlite:///{workspace}/loopwright.db\n"
-        "schema     0001\n"
+        "schema     0002\n"
         f"artifacts  {workspace}/artifacts\n"
         f"Next: loopwright --workspace {workspace} demo records a few example runs.\n"
     )
@@ -60,7 +60,7 @@ def test_info_shows_locations_schema_versions_and_counts(
         f"workspace        {workspace}\n"
         f"database         sqlite:///{workspace}/loopwright.db\n"
         f"artifacts        {workspace}/artifacts\n"
-        "schema revision  0001\n"
+        "schema revision  0002\n"
         "experiments      2\n"
         "runs             3\n"
         "loopwright       0.1.0\n"

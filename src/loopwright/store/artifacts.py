@@ -63,6 +63,21 @@ class ArtifactStore:
     def __repr__(self) -> str:
         return f"ArtifactStore({self.uri!r})"
 
+    @property
+    def is_local(self) -> bool:
+        """Whether blobs are files on this machine (readable in place by path)."""
+        return self._local
+
+    def verified_path(self, digest: str, *, name: str | None = None) -> Path:
+        """The local path of a blob of a local store, after checking its bytes still match ``digest``."""
+        if not self._local:
+            raise ValueError(f"{self!r} is not local; download the blob instead.")
+        path = Path(self.path_for(digest))
+        if not path.is_file():
+            self._open(digest, name)  # raises the NotFoundError that names the artifact
+        self._verify(digest, sha256_file(path).digest, name)
+        return path
+
     def create(self) -> None:
         """Create the store's root folder if it does not exist (writing a blob creates it too)."""
         self._fs.makedirs(self._root, exist_ok=True)
@@ -76,8 +91,11 @@ class ArtifactStore:
             self._write_atomically(blob.digest, iter((data,)))
         return blob
 
-    def put_file(self, path: str | os.PathLike[str]) -> StoredBlob:
-        """Store the local file at ``path`` (streamed, so its size is not bounded by memory)."""
+    def put_file(self, path: str | os.PathLike[str], *, move: bool = False) -> StoredBlob:
+        """Store the local file at ``path`` (streamed, so its size is not bounded by memory).
+
+        With ``move=True`` the caller hands the file over: a local store renames it into place instead
+        of copying it when both are on one filesystem (the file is gone afterwards either way)."""
         source = Path(path)
         if not source.is_file():
             raise NotFoundError(
@@ -87,8 +105,20 @@ class ArtifactStore:
             )
         blob = sha256_file(source)
         if self.exists(blob.digest):
+            if move:
+                source.unlink()
             return blob
+        if move and self._local:
+            final = self.path_for(blob.digest)
+            self._fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            try:
+                os.replace(source, final)
+                return blob
+            except OSError:
+                pass  # another filesystem: copy below
         written = self._write_atomically(blob.digest, _read_chunks(source))
+        if move:
+            source.unlink()
         if written != blob:
             raise ArtifactIntegrityError(
                 f"The file {str(source)!r} changed while it was being stored (sha256 {blob.digest} "

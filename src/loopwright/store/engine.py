@@ -29,7 +29,7 @@ from loopwright.settings import StoreSettings
 
 __all__ = ["HEAD_REVISION", "WRITE", "current_revision", "ensure_schema", "make_engine"]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The newest migration; a test pins it to Alembic's own head."""
 
 WRITE = {"loopwright_write": True}

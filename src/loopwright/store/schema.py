@@ -26,8 +26,14 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from loopwright._names import KEY_LENGTH
+
 __all__ = [
     "artifacts",
+    "check_results",
+    "data_schemas",
+    "dataset_versions",
+    "datasets",
     "events",
     "experiments",
     "latest_metrics",
@@ -51,8 +57,6 @@ metadata = MetaData(
 # SQLite only treats "INTEGER PRIMARY KEY" as the rowid alias; BIGINT there would be a slower extra key.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-KEY_LENGTH = 250
-"""Longest metric, parameter or tag key."""
 
 experiments = Table(
     "experiments",
@@ -160,4 +164,78 @@ events = Table(
     Column("created_ms", BigInteger, nullable=False),
     UniqueConstraint("run_id", "direction", "name"),
     Index(None, "artifact_id"),
+)
+
+# --- data versions (migration 0002) -------------------------------------------------------------------
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# One immutable version of a dataset: canonical Parquet (an artifact of kind "dataset") identified by the
+# hash of its logical content, with its column types and its profile (statistics) inline.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("artifact_id", String(32), ForeignKey("artifacts.id"), nullable=False),
+    Column("parent_id", String(32), ForeignKey("dataset_versions.id", ondelete="SET NULL"), nullable=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", Integer, nullable=False),
+    Column("columns", JSON, nullable=False),
+    Column("profile", JSON, nullable=False),
+    Column("check_status", String(16), nullable=False, server_default="unchecked"),
+    Column("source", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "content_hash"),
+)
+
+# A data schema (the editable YAML contract), versioned per dataset like the data itself.
+data_schemas = Table(
+    "data_schemas",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "content_hash"),
+)
+
+# The outcome of one check on one dataset version.
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column(
+        "dataset_version_id",
+        String(32),
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(KEY_LENGTH), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("column", String(KEY_LENGTH), nullable=True),
+    Column("failed_rows", BigInteger, nullable=True),
+    Column("details", JSON, nullable=True),
+    Column("schema_id", String(32), ForeignKey("data_schemas.id", ondelete="SET NULL"), nullable=True),
+    Column("reference_id", String(32), ForeignKey("dataset_versions.id", ondelete="SET NULL"), nullable=True),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "dataset_version_id"),
 )

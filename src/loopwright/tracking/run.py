@@ -136,6 +136,11 @@ class Run:
             logged.append(self._tracker.log_artifact_file(self.id, file, name, kind="file"))
         return logged
 
+    def log_input(self, artifact_id: str, name: str) -> None:
+        """Record that this run used the artifact ``artifact_id`` (e.g. a dataset version) as ``name``."""
+        self._check_open()
+        self._tracker.store.link_artifact(self.id, artifact_id, "input", name)
+
     def log_text(self, text: str, name: str) -> RunArtifact:
         """Store ``text`` (UTF-8) as an output named ``name``."""
         self._check_open()

@@ -1,0 +1,1 @@
+"""Data versions and checks: content-addressed datasets, profiles, schemas and validation."""
