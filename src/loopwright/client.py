@@ -289,10 +289,15 @@ class Client:
         self, name: str, version: int | None = None, *, include_failed: bool = False
     ) -> DatasetVersion:
         """A version of dataset ``name``: ``version=N``, else the latest that passed its blocking checks.
-        ``"name:3"`` works too."""
+        ``"name:3"`` works too. Inside an active run the version is recorded as one of the run's inputs."""
         if version is None and ":" in name:
-            return self.datasets.resolve(name)
-        return self.datasets.get(name, version, include_failed=include_failed)
+            found = self.datasets.resolve(name)
+        else:
+            found = self.datasets.get(name, version, include_failed=include_failed)
+        active = self.tracker.active_run()
+        if active is not None:
+            active.log_input(found)
+        return found
 
     def list_datasets(self) -> list[DatasetSummary]:
         """Every dataset with its number of versions."""

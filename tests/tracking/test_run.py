@@ -497,3 +497,20 @@ def test_sigterm_marks_the_run_killed_and_keeps_its_metrics(tmp_path: Path) -> N
     assert record.status is lw.RunStatus.KILLED
     assert record.error == "SystemExit: 143"
     assert record.metrics == {"loss": 0.5}
+
+
+def test_datasets_read_inside_a_run_are_recorded_as_its_inputs(client: lw.Client) -> None:
+    frame = pd.DataFrame({"amount": [1.0, 2.5, 4.0], "merchant": ["a", "b", "a"]})
+    with lw.start_run(experiment="lineage", name="prepare") as prepare:
+        produced = lw.log_dataset("transactions", frame)
+    with lw.start_run(experiment="lineage", name="train") as train:
+        used = lw.dataset("transactions")
+        train.log_input(used, "training-data")
+        with pytest.raises(InvalidInputError, match="run.log_input\\(\\) takes a dataset version"):
+            train.log_input(42)
+    assert used == produced
+    outputs = [(item.direction, item.name) for item in client.run_artifacts(prepare.id)]
+    inputs = [(item.direction, item.name) for item in client.run_artifacts(train.id)]
+    assert outputs == [("output", "datasets/transactions/v1")]
+    assert inputs == [("input", "datasets/transactions/v1"), ("input", "training-data")]
+    assert {item.artifact.digest for item in client.run_artifacts(train.id)} == {produced.record.digest}

@@ -32,7 +32,7 @@ from loopwright.store.datasets import (
 )
 from loopwright.store.metadata import MetadataStore
 
-__all__ = ["ROW_GROUP_ROWS", "DatasetVersion", "Datasets"]
+__all__ = ["ROW_GROUP_ROWS", "DatasetVersion", "Datasets", "lineage_name"]
 
 ROW_GROUP_ROWS = 262_144
 """Rows per Parquet row group of a stored version (fixed, so the file layout depends only on the data)."""
@@ -152,6 +152,10 @@ class DatasetVersion:
     def checks(self) -> list[CheckRecord]:
         """Every check result stored for this version."""
         return self._datasets.catalog.checks(self.id)
+
+    def lineage_ref(self) -> tuple[str, str]:
+        """``(artifact id, name)`` under which runs record this version in lineage."""
+        return self.record.artifact_id, lineage_name(self.record)
 
 
 class Datasets:
@@ -374,6 +378,11 @@ class Datasets:
                 report.status,
             )
         return report
+
+
+def lineage_name(record: DatasetVersionRecord) -> str:
+    """The name a dataset version has among a run's inputs or outputs: ``datasets/<name>/v<version>``."""
+    return f"datasets/{record.dataset}/v{record.version}"
 
 
 def _load_schema(schema: DataSchema | str | Path) -> DataSchema:

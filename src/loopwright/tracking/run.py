@@ -136,10 +136,21 @@ class Run:
             logged.append(self._tracker.log_artifact_file(self.id, file, name, kind="file"))
         return logged
 
-    def log_input(self, artifact_id: str, name: str) -> None:
-        """Record that this run used the artifact ``artifact_id`` (e.g. a dataset version) as ``name``."""
+    def log_input(self, item: Any, name: str | None = None) -> None:
+        """Record in lineage that this run used ``item``: a dataset version (anything with a
+        ``lineage_ref()`` giving ``(artifact id, default name)``) or an artifact id with a ``name``."""
         self._check_open()
-        self._tracker.store.link_artifact(self.id, artifact_id, "input", name)
+        if hasattr(item, "lineage_ref"):
+            artifact_id, default_name = item.lineage_ref()
+        elif isinstance(item, str) and name is not None:
+            artifact_id, default_name = item, name
+        else:
+            raise InvalidInputError(
+                "run.log_input() takes a dataset version, or an artifact id and a name. "
+                f"Got {item!r} instead.",
+                item=repr(item),
+            )
+        self._tracker.store.link_artifact(self.id, artifact_id, "input", name or default_name)
 
     def log_text(self, text: str, name: str) -> RunArtifact:
         """Store ``text`` (UTF-8) as an output named ``name``."""
