@@ -76,11 +76,15 @@ class MetadataStore:
         self._engine: Engine = engine_module.make_engine(url, settings or StoreSettings())
         engine_module.ensure_schema(self._engine)
         # Only the running dialect's module is imported (the PostgreSQL one costs ~60 ms on SQLite).
+        self._insert: Any
         if self._engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            self._insert = postgresql_insert
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        self._insert = dialect_insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
         _open_stores.add(self)
 
     def __repr__(self) -> str:
