@@ -94,3 +94,32 @@ def test_every_public_callable_has_a_docstring() -> None:
         name for name in lw.__all__ if callable(getattr(lw, name)) and not getattr(lw, name).__doc__
     ]
     assert undocumented == []
+
+
+def test_tracking_alone_never_loads_the_data_stack(tmp_path: object) -> None:
+    probe = (
+        "import json, sys; import loopwright as lw; "
+        f"lw.connect(lw.Settings(workspace={str(tmp_path)!r})); "
+        "run = lw.start_run(experiment='x'); run.log_metric('loss', 1.0); run.end(); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = set(
+        json.loads(
+            subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True).stdout
+        )
+    )
+    assert loaded & {"pyarrow", "duckdb", "yaml", "polars", "pandera"} == set()
+
+
+def test_an_s3_store_without_s3fs_names_the_extra() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("s3fs") is not None:
+        pytest.skip("s3fs is installed here")
+    from loopwright.errors import MissingExtraError
+    from loopwright.store.artifacts import ArtifactStore
+
+    with pytest.raises(
+        MissingExtraError, match=r"^An s3:// artifact store requires s3fs: pip install 'loopwright\[s3\]'$"
+    ):
+        ArtifactStore("s3://bucket/prefix")

@@ -22,13 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from loopwright.data.checks import CheckReport
-from loopwright.data.schema import DataSchema
-from loopwright.data.versions import Datasets, DatasetVersion, Progress
 from loopwright.errors import InvalidInputError, NotFoundError, RunStateError
 from loopwright.settings import Settings
 from loopwright.store.artifacts import ArtifactStore
-from loopwright.store.datasets import DatasetSummary, SchemaRecord
 from loopwright.store.metadata import MetadataStore
 from loopwright.store.records import RUN_COLUMNS, Experiment, Metric, RunArtifact, RunRecord
 from loopwright.tracking.run import Run
@@ -36,6 +32,11 @@ from loopwright.tracking.tracker import Tracker
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from loopwright.data.checks import CheckReport
+    from loopwright.data.schema import DataSchema
+    from loopwright.data.versions import Datasets, DatasetVersion, Progress
+    from loopwright.store.datasets import DatasetSummary, SchemaRecord
 
 __all__ = [
     "MIN_RUN_ID_PREFIX",
@@ -86,10 +87,21 @@ class Client:
         self.store = MetadataStore(self.settings.resolved_database_url(), self.settings.store)
         self.artifacts = ArtifactStore(self.settings.resolved_artifact_uri())
         self.tracker = Tracker(self.store, self.artifacts, self.settings)
-        self.datasets = Datasets(self.store, self.artifacts, self.settings.workspace.expanduser() / "cache")
+        self._datasets: Datasets | None = None
 
     def __repr__(self) -> str:
         return f"Client(database={self.store.display_url!r}, artifacts={self.artifacts.uri!r})"
+
+    @property
+    def datasets(self) -> Datasets:
+        """The data-versions service of this workspace (its imports, pyarrow and DuckDB, load on first use,
+        so a script that only tracks runs never pays for them)."""
+        if self._datasets is None:
+            from loopwright.data.versions import Datasets
+
+            cache = self.settings.workspace.expanduser().absolute() / "cache"
+            self._datasets = Datasets(self.store, self.artifacts, cache)
+        return self._datasets
 
     def close(self) -> None:
         """Flush buffered metrics and release database connections."""
@@ -114,7 +126,7 @@ class Client:
         )
 
     def active_run(self) -> Run | None:
-        """The innermost run of this process that has not ended, or ``None``."""
+        """The innermost run of this thread that has not ended (else the main thread's), or ``None``."""
         return self.tracker.active_run()
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -380,7 +392,7 @@ def start_run(
 
 
 def active_run() -> Run | None:
-    """The innermost active run of this process, or ``None``."""
+    """The innermost active run of this thread (else the main thread's), or ``None``."""
     return get_client().active_run()
 
 
@@ -514,6 +526,7 @@ def log_dataset(
     reference: int | DatasetVersion | None = None,
     checks: Sequence[Any] = (),
     raise_on_failure: bool = True,
+    progress: Progress | None = None,
 ) -> DatasetVersion:
     """Version ``data`` as dataset ``name`` in the default workspace; see :meth:`Client.log_dataset`."""
     return get_client().log_dataset(
@@ -524,6 +537,7 @@ def log_dataset(
         reference=reference,
         checks=checks,
         raise_on_failure=raise_on_failure,
+        progress=progress,
     )
 
 
@@ -555,8 +569,15 @@ def check_dataset(
     reference: int | str | DatasetVersion | None = None,
     checks: Sequence[Any] = (),
     psi_threshold: float = 0.2,
+    record: bool = True,
 ) -> CheckReport:
     """Check a dataset version and store the results; see :meth:`Client.check_dataset`."""
     return get_client().check_dataset(
-        dataset, version, schema=schema, reference=reference, checks=checks, psi_threshold=psi_threshold
+        dataset,
+        version,
+        schema=schema,
+        reference=reference,
+        checks=checks,
+        psi_threshold=psi_threshold,
+        record=record,
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from loopwright.errors import ArtifactIntegrityError, NotFoundError
+from loopwright.errors import ArtifactIntegrityError, MissingExtraError, NotFoundError
 
 __all__ = ["ArtifactStore", "StoredBlob", "sha256_file"]
 
@@ -56,7 +56,12 @@ class ArtifactStore:
         import fsspec.core
 
         self.uri = uri
-        self._fs, self._root = fsspec.core.url_to_fs(uri, **storage_options)
+        try:
+            self._fs, self._root = fsspec.core.url_to_fs(uri, **storage_options)
+        except ImportError as error:
+            if uri.startswith(("s3://", "s3a://")):
+                raise MissingExtraError("An s3:// artifact store", "s3fs", "s3") from error
+            raise  # fsspec's own message names the driver to install
         self._root = self._root.rstrip("/")
         self._local = "file" in _protocols(self._fs)
 

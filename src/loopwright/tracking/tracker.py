@@ -148,8 +148,8 @@ def _end_runs_left_open() -> None:
     for tracker in list(_trackers):
         for run in reversed(tracker.open_runs()):
             try:
-                if _terminated:
-                    run.end(RunStatus.KILLED, error="SIGTERM")
+                if _terminated or isinstance(exception, KeyboardInterrupt):
+                    run.end(RunStatus.KILLED, error="SIGTERM" if _terminated else "KeyboardInterrupt")
                 elif exception is None:
                     run.end(RunStatus.FINISHED)
                 else:
