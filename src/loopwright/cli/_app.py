@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 import loopwright
-from loopwright.cli import demo, experiments, runs, workspace
+from loopwright.cli import data, demo, experiments, runs, workspace
 from loopwright.cli._render import print_error
 from loopwright.cli._state import CliState
 from loopwright.errors import InvalidInputError, LoopwrightError
@@ -50,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 workspace.register(app)
 demo.register(app)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from loopwright.data.profile import _connect, quote
+from loopwright.data.profile import _connect, scan
 from loopwright.data.schema import DataSchema
 from loopwright.errors import DataCheckError
 
@@ -166,12 +166,13 @@ def schema_checks(
     expressions: list[str] = []
     parameters: list[Any] = []
     probes: list[tuple[str, str]] = []
+    source, aliases = scan(list(actual))
     for name, expected in comparable.items():
-        column = quote(name)
+        column = aliases[name]
         if expected.min is not None or expected.max is not None:
             low = -math.inf if expected.min is None else expected.min
             high = math.inf if expected.max is None else expected.max
-            expressions.append(f"count(*) FILTER (WHERE {column} < ? OR {column} > ?)")
+            expressions.append(f"count(*) FILTER (WHERE {_outside(column, actual[name])})")
             parameters += [low, high]
             probes.append(("range", name))
         if expected.categories is not None and actual[name] == "string":
@@ -184,21 +185,21 @@ def schema_checks(
         connection = _connect()
         try:
             counts = connection.execute(
-                f"SELECT {', '.join(expressions)} FROM read_parquet(?)", [*parameters, str(path)]
+                f"SELECT {', '.join(expressions)} FROM {source}", [*parameters, str(path)]
             ).fetchone()
             for (check, name), count in zip(probes, counts, strict=True):
                 if not count:
                     continue
                 expected = schema.columns[name]
-                column = quote(name)
+                column = aliases[name]
                 if check == "range":
                     low = -math.inf if expected.min is None else expected.min
                     high = math.inf if expected.max is None else expected.max
                     examples = [
                         row[0]
                         for row in connection.execute(
-                            f"SELECT DISTINCT {column} FROM read_parquet(?) "
-                            f"WHERE {column} < ? OR {column} > ? LIMIT {EXAMPLES}",
+                            f"SELECT DISTINCT {column} FROM {source} "
+                            f"WHERE {_outside(column, actual[name])} ORDER BY 1 LIMIT {EXAMPLES}",
                             [str(path), low, high],
                         ).fetchall()
                     ]
@@ -214,7 +215,7 @@ def schema_checks(
                     examples = [
                         row[0]
                         for row in connection.execute(
-                            f"SELECT {column}, count(*) AS n FROM read_parquet(?) "
+                            f"SELECT {column}, count(*) AS n FROM {source} "
                             f"WHERE {column} IS NOT NULL AND NOT list_contains(?, {column}) "
                             f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT {EXAMPLES}",
                             [str(path), list(expected.categories or [])],
@@ -237,6 +238,12 @@ def schema_checks(
             )
         )
     return results
+
+
+def _outside(column: str, type_name: str) -> str:
+    # DuckDB orders NaN above every number, but the profile (and so an inferred range) leaves NaN out.
+    test = f"({column} < ? OR {column} > ?)"
+    return f"{test} AND NOT isnan({column})" if type_name == "float64" else test
 
 
 # --- value skew ------------------------------------------------------------------------------------------

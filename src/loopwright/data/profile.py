@@ -16,7 +16,9 @@ again. Per column it holds:
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ __all__ = [
     "column_kind",
     "compute_profile",
     "quote",
+    "scan",
 ]
 
 HISTOGRAM_BINS = 20
@@ -103,6 +106,15 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def scan(names: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """``read_parquet(?)`` with its columns renamed ``c0``, ``c1``, … by position, and each name's alias.
+
+    DuckDB matches identifiers case-insensitively (it reads a column ``a`` next to ``A`` as ``a_1``), so
+    a column is never addressed by its name."""
+    aliases = {name: f"c{position}" for position, name in enumerate(names)}
+    return f"read_parquet(?) AS data({', '.join(aliases.values())})", aliases
+
+
 def column_kind(data_type: pa.DataType) -> str:
     """``numeric``, ``categorical`` or ``temporal`` for a canonical type."""
     if pa.types.is_integer(data_type) or pa.types.is_floating(data_type):
@@ -118,6 +130,12 @@ def _connect() -> Any:
     connection = duckdb.connect()
     connection.execute("SET memory_limit = '2GB'")
     connection.execute("SET preserve_insertion_order = false")
+    # Temporal min / max come back in the session's zone, which defaults to the machine's: fix it.
+    connection.execute("SET TimeZone = 'UTC'")
+    # Without a NaN count in the file, recent DuckDB trusts the Parquet min / max statistics to rule NaN
+    # out, folding isnan() to false and skipping NaN rows in filters. Older DuckDB has no such setting.
+    with contextlib.suppress(duckdb.CatalogException):
+        connection.execute("SET parquet_can_have_nan = true")
     return connection
 
 
@@ -144,9 +162,10 @@ def _profile(
     columns: dict[str, dict[str, Any]] = {}
     expressions: list[str] = []
     layout: list[tuple[str, str, list[str]]] = []
+    source, aliases = scan(schema.names)
     for field in schema:
         name, kind = field.name, column_kind(field.type)
-        column = quote(name)
+        column = aliases[name]
         floating = pa.types.is_floating(field.type)
         value = f"(CASE WHEN NOT isnan({column}) THEN {column} END)" if floating else column
         parts = [f"count({column})", f"approx_count_distinct({column})"]
@@ -166,7 +185,7 @@ def _profile(
         expressions += parts
         layout.append((name, kind, keys))
         columns[name] = {"type": type_name(field.type), "kind": kind}
-    row = connection.execute(f"SELECT {', '.join(expressions)} FROM read_parquet(?)", [path]).fetchone()
+    row = connection.execute(f"SELECT {', '.join(expressions)} FROM {source}", [path]).fetchone()
     position = 0
     for name, kind, keys in layout:
         stats = columns[name]
@@ -194,7 +213,13 @@ def _percentiles(values: np.ndarray, low: float | None, high: float | None) -> l
     values = values[~np.isnan(values)]
     if not len(values) or low is None or high is None:
         return []
-    result = np.quantile(values, PERCENTILES)
+    with np.errstate(invalid="ignore"):  # interpolating next to an infinity computes inf - inf
+        result = np.quantile(values, PERCENTILES)
+    undefined = np.isnan(result)
+    if undefined.any():  # the interpolation's limit: the infinite neighbour, or the finite one at t = 0
+        lower = np.quantile(values, PERCENTILES, method="lower")
+        higher = np.quantile(values, PERCENTILES, method="higher")
+        result[undefined] = np.where(np.isposinf(higher), higher, lower)[undefined]
     result[0], result[-1] = low, high  # the extremes are known exactly
     return [float(value) for value in np.maximum.accumulate(result)]
 
@@ -212,17 +237,16 @@ def _histograms(connection: Any, path: str, columns: dict[str, dict[str, Any]]) 
         return
     expressions = []
     parameters: list[float] = []
+    source, aliases = scan(list(columns))
     for name, (low, high) in spans.items():
-        column = quote(name)
+        column = aliases[name]
         width = (high - low) / HISTOGRAM_BINS or 1.0
         expressions.append(
             f"histogram(least(greatest(floor(({column} - ?) / ?), 0), {HISTOGRAM_BINS - 1})::INTEGER) "
             f"FILTER (WHERE {column} IS NOT NULL AND isfinite({column}::DOUBLE))"
         )
         parameters += [low, width]
-    row = connection.execute(
-        f"SELECT {', '.join(expressions)} FROM read_parquet(?)", [*parameters, path]
-    ).fetchone()
+    row = connection.execute(f"SELECT {', '.join(expressions)} FROM {source}", [*parameters, path]).fetchone()
     for (name, (low, high)), counts in zip(spans.items(), row, strict=True):
         width = (high - low) / HISTOGRAM_BINS or 1.0
         bins = [0] * HISTOGRAM_BINS
@@ -235,12 +259,13 @@ def _histograms(connection: Any, path: str, columns: dict[str, dict[str, Any]]) 
 
 
 def _top_categories(connection: Any, path: str, columns: dict[str, dict[str, Any]]) -> None:
+    source, aliases = scan(list(columns))
     for name, stats in columns.items():
         if stats["kind"] != "categorical":
             continue
-        column = quote(name)
+        column = aliases[name]
         rows = connection.execute(
-            f"SELECT {column}, count(*) AS n FROM read_parquet(?) WHERE {column} IS NOT NULL "
+            f"SELECT {column}, count(*) AS n FROM {source} WHERE {column} IS NOT NULL "
             f"GROUP BY {column} ORDER BY n DESC, {column} LIMIT {TOP_CATEGORIES + 1}",
             [path],
         ).fetchall()

@@ -151,11 +151,11 @@ def open_stream(data: Any, *, name: str) -> CanonicalStream:
     """Open ``data`` as a canonical stream. ``name`` (the dataset's) is used in error messages."""
     if isinstance(data, str | Path):
         return _from_path(Path(data))
-    module = type(data).__module__.split(".", 1)[0]
-    if module == "pandas":
+    module, kind = type(data).__module__.split(".", 1)[0], type(data).__name__
+    if module == "pandas" and kind == "DataFrame":  # a Series or Index falls through to the error below
         return _from_table(_pandas_to_arrow(data, name), f"the DataFrame logged as {name!r}")
-    if module == "polars":
-        if type(data).__name__ == "LazyFrame":
+    if module == "polars" and kind in {"DataFrame", "LazyFrame"}:
+        if kind == "LazyFrame":
             data = data.collect()
         return _from_table(data.to_arrow(), f"the polars DataFrame logged as {name!r}")
     if isinstance(data, pa.Table):

@@ -191,6 +191,11 @@ class Datasets:
         never returned as "latest" by :meth:`get`.
         """
         validate_key("dataset", name)
+        # A bad schema file or an unknown reference must fail before a version is recorded, not after.
+        if schema is not None:
+            schema = _load_schema(schema)
+        if isinstance(reference, int):
+            reference = self.get(name, reference, include_failed=True)
         stream = open_stream(data, name=name)
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="log-", dir=self._cache_dir))

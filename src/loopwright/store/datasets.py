@@ -293,7 +293,10 @@ class DatasetCatalog:
     # --- checks --------------------------------------------------------------------------------------
 
     def record_checks(self, version_id: str, results: Sequence[CheckRecord], status: str) -> None:
-        """Store check outcomes for a version and set its overall status (passed / warned / failed)."""
+        """Store check outcomes for a version and set its overall status (passed / warned / failed).
+
+        Every outcome of one call gets the same time, so readers can tell the latest check apart."""
+        created_ms = now_ms()
         rows = [
             {
                 "dataset_version_id": version_id,
@@ -307,7 +310,7 @@ class DatasetCatalog:
                 "schema_id": result.schema_id,
                 "reference_id": result.reference_id,
                 "run_id": result.run_id,
-                "created_ms": now_ms(),
+                "created_ms": created_ms,
             }
             for result in results
         ]
@@ -394,7 +397,7 @@ class DatasetCatalog:
         with self._store._read() as connection:
             row = connection.execute(statement).first()
         if row is None:
-            wanted = f"version {version} of a schema" if version is not None else "a schema"
+            wanted = f"schema version {version}" if version is not None else "schema"
             raise NotFoundError(
                 f"Dataset {name!r} has no {wanted}. Save one with lw.save_schema({name!r}, schema).",
                 kind="data_schema",
