@@ -283,7 +283,7 @@ def test_list_prints_every_dataset_with_its_latest_version(invoke: Invoker, logg
         " name    versions   latest   latest logged         description\n"
         f"{'─' * 63}\n"
         f" other          1        1   {version_minute(1)}   a copy\n"
-        f" tx             2        2   {version_minute(2)}\n"
+        f" tx             2        2   {version_minute(2)}   first cut\n"
     )
 
 

@@ -14,7 +14,7 @@ import scipy.stats
 import loopwright as lw
 from loopwright.data.checks import CheckReport, CheckResult, kolmogorov_p_value
 from loopwright.data.schema import ColumnSchema, DataSchema
-from loopwright.errors import DataCheckError, NotFoundError
+from loopwright.errors import DataCheckError, InvalidInputError, NotFoundError
 
 ROWS = 200
 
@@ -155,7 +155,7 @@ def test_values_out_of_range_fail_with_counts_and_examples(client: lw.Client) ->
     )
     only_low = _schema(columns={"amount": ColumnSchema(type="float64", min=0.0)})
     assert _only(client.check_dataset("orders:1", schema=only_low)).message == (
-        "Column 'amount' has 3 rows outside [0.0, None], e.g. -5.0, -1.0."
+        "Column 'amount' has 3 rows below the minimum 0.0, e.g. -5.0, -1.0."
     )
 
 
@@ -268,7 +268,8 @@ def test_a_shifted_distribution_warns_while_a_fresh_sample_passes(client: lw.Cli
     amount, channel = client.check_dataset(drifted, reference="visits:1", record=False).results
     exact = scipy.stats.ks_2samp(reference["amount"], shifted["amount"])
     assert amount.statistics["ks"] == pytest.approx(exact.statistic, abs=0.02)
-    assert amount.statistics["p_value"] < 1e-50
+    # Sizes are capped at the percentile resolution (100), so even a clear shift gives a modest p-value.
+    assert amount.statistics["p_value"] < 0.01
     assert amount.statistics["psi"] >= 0.2
     assert not amount.passed
     assert amount.message == (
@@ -446,21 +447,25 @@ def test_bad_checks_are_refused() -> None:
         lw.data_check(severity="fatal")  # type: ignore[arg-type]
 
 
-def test_a_check_returning_something_else_is_refused(client: lw.Client) -> None:
+def test_a_check_returning_something_else_fails_and_a_non_check_is_refused(client: lw.Client) -> None:
     version = client.log_dataset("orders", _orders())
 
     def vague(data: pd.DataFrame) -> str:
         return "fine"
 
-    with pytest.raises(TypeError) as caught:
-        client.check_dataset(version, checks=[vague])
-    assert str(caught.value) == (
-        "Check 'vague' returned str; a check returns True / False or a boolean Series of the rows that pass."
+    (result,) = client.check_dataset(version, checks=[vague]).results
+    assert (result.name, result.passed, result.severity) == ("vague", False, "blocking")
+    assert result.message == (
+        "Check 'vague' raised TypeError(\"Check 'vague' returned str; a check returns True / False or a "
+        'boolean Series of the rows that pass.").'
     )
-    with pytest.raises(TypeError) as caught:
+    assert client.dataset("orders", 1).check_status == "failed"
+    with pytest.raises(InvalidInputError) as caught:
         client.check_dataset(version, checks=[42])
     assert str(caught.value) == "A data check must be a function or a pandera schema. Got 42 instead."
-    assert client.dataset("orders").check_status == "unchecked"
+    with pytest.raises(InvalidInputError):
+        client.log_dataset("orders", _orders().head(3), checks=[42])
+    assert [item.version for item in client.dataset_versions("orders")] == [1]
 
 
 # --- blocking failures and the versions people get ------------------------------------------------------
@@ -540,11 +545,6 @@ def test_a_check_is_recorded_again_each_time_it_runs(client: lw.Client) -> None:
     assert len(version.checks()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known bug: logging content identical to a failed version returns it without running checks",
-)
 def test_logging_failed_content_again_fails_again(client: lw.Client) -> None:
     bad = _orders().assign(amount=-1.0)
     with pytest.raises(DataCheckError):
@@ -571,8 +571,8 @@ def test_columns_whose_names_differ_only_in_case_are_checked_apart(client: lw.Cl
     )
     assert client.check_dataset(version, schema=tight).summary() == (
         "Dataset 'names' version 1: 3 blocking check(s) failed, 0 warning(s).\n"
-        "  [blocking] Column 'A' has 1 row outside [None, 2.0], e.g. 3.\n"
-        "  [blocking] Column 'a' has 1 row outside [None, 25.0], e.g. 30.\n"
+        "  [blocking] Column 'A' has 1 row above the maximum 2.0, e.g. 3.\n"
+        "  [blocking] Column 'a' has 1 row above the maximum 25.0, e.g. 30.\n"
         "  [blocking] Column 'B' has 1 row with unseen categories, e.g. 'y'."
     )
 

@@ -130,6 +130,10 @@ def test_saved_schemas_are_versioned_by_content(client: lw.Client, tmp_path: Pat
     assert (second.version, second.body) == (2, changed.to_yaml())
     assert client.datasets.schema("orders") == changed
     assert client.datasets.schema("orders", 1) == schema
+    # Going back to the first text makes it current again, as a new version.
+    third = client.save_schema("orders", schema)
+    assert (third.version, third.body) == (3, schema.to_yaml())
+    assert client.datasets.schema("orders") == schema
     # A schema can be saved before any data, which creates the dataset without versions.
     client.save_schema("returns", DataSchema(columns={"id": ColumnSchema(type="int64")}))
     (summary,) = [summary for summary in client.list_datasets() if summary.name == "returns"]

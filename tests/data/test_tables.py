@@ -414,7 +414,7 @@ def test_unsupported_column_types_are_refused(
 def test_duplicate_or_empty_column_names_are_refused(client: lw.Client, settings: Settings) -> None:
     duplicated = pd.DataFrame([[1, 2, 3]], columns=["a", "b", "a"])
     assert _refused(client, settings, duplicated) == (
-        "the DataFrame logged as 'bad' has duplicate column names: 'a'. Rename them first."
+        "The DataFrame logged as 'bad' has duplicate column names: 'a'. Rename them first."
     )
     unnamed = pd.DataFrame([[1, 2]], columns=["a", " "])
     assert _refused(client, settings, unnamed) == (
@@ -457,13 +457,13 @@ def test_files_with_different_columns_in_one_folder_are_refused(
     pq.write_table(pa.table({"a": [2], "c": ["y"]}), folder / "2.parquet")
     pq.write_table(pa.table({"a": [3.5], "b": ["z"]}), folder / "3.parquet")
     assert _refused(client, settings, folder) == (
-        f"file {str(folder / '2.parquet')!r} has columns a: int64, c: string but file "
+        f"File {str(folder / '2.parquet')!r} has columns a: int64, c: string but file "
         f"{str(folder / '1.parquet')!r} has a: int64, b: string; every file of a dataset needs the same "
         "columns and types."
     )
     (folder / "2.parquet").unlink()
     assert _refused(client, settings, folder) == (
-        f"file {str(folder / '3.parquet')!r} has columns a: double, b: string but file "
+        f"File {str(folder / '3.parquet')!r} has columns a: double, b: string but file "
         f"{str(folder / '1.parquet')!r} has a: int64, b: string; every file of a dataset needs the same "
         "columns and types."
     )

@@ -274,3 +274,51 @@ def test_versions_in_a_remote_artifact_store_are_downloaded_verified(
         assert leftovers(settings) == [str(settings.workspace / "cache" / "sha256")]
     finally:
         client.close()
+
+
+# --- what logging says and keeps ------------------------------------------------------------------------
+
+
+def test_logging_says_whether_a_version_is_new_and_keeps_the_dataset_description(client: lw.Client) -> None:
+    first = client.log_dataset("events", _frame(), description="daily events")
+    again = client.log_dataset("events", _frame())
+    assert (first.created, again.created, again.version) == (True, False, 1)
+    (summary,) = client.list_datasets()
+    assert (summary.name, summary.description, summary.versions) == ("events", "daily events", 1)
+
+
+def test_a_dataset_name_with_a_colon_is_refused(client: lw.Client) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        client.log_dataset("sales:2024", _frame())
+    assert str(caught.value) == (
+        "A dataset name cannot contain ':' (it separates name and version, as in transactions:3). "
+        "Got 'sales:2024' instead."
+    )
+    assert client.list_datasets() == []
+
+
+def test_logging_the_same_data_again_repairs_a_missing_or_corrupt_stored_file(client: lw.Client) -> None:
+    version = client.log_dataset("events", _frame())
+    stored = Path(client.artifacts.path_for(version.record.digest))
+    stored.write_bytes(b"damaged")
+    repaired = lw.Client(client.settings)  # a fresh process would not trust an earlier verification
+    assert repaired.log_dataset("events", _frame()).version == 1
+    assert sha256_file(stored).digest == version.record.digest
+    stored.unlink()
+    assert repaired.log_dataset("events", _frame()).version == 1
+    pandas.testing.assert_frame_equal(repaired.dataset("events").to_pandas(), _canonical(_frame()))
+    repaired.close()
+
+
+def test_a_failed_version_stays_failed_when_a_later_check_is_lenient(client: lw.Client) -> None:
+    from loopwright.data.schema import ColumnSchema, DataSchema
+    from loopwright.errors import DataCheckError
+
+    strict = DataSchema(columns={"amount": ColumnSchema(type="float64", max=0.0)}, allow_extra_columns=True)
+    with pytest.raises(DataCheckError):
+        client.log_dataset("events", _frame(), schema=strict)
+    lenient = DataSchema(columns={"amount": ColumnSchema(type="float64")}, allow_extra_columns=True)
+    assert client.check_dataset("events:1", schema=lenient).status == "passed"
+    assert client.dataset("events", 1).check_status == "failed"
+    with pytest.raises(NotFoundError, match="has no version that passed its blocking checks"):
+        client.dataset("events")

@@ -6,7 +6,8 @@
 * **Value skew** (a warning by default): a column's distribution moved against a reference version. Both
   sides come from the stored profiles (101 percentiles, or category counts), so the check never re-reads
   data: PSI over the reference's deciles (categories for text) and the two-sample Kolmogorov-Smirnov
-  statistic with its asymptotic p-value, at a resolution of one percentile.
+  statistic with its asymptotic p-value, at a resolution of one percentile (so the p-value takes both
+  sample sizes as at most 100: differences below a percentile are not evidence of drift).
 * **Custom checks**: plain Python functions of a pandas DataFrame (decorate with :func:`data_check` to
   name them or set their severity), or pandera ``DataFrameSchema`` objects.
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from loopwright.data.profile import _connect, scan
 from loopwright.data.schema import DataSchema
-from loopwright.errors import DataCheckError
+from loopwright.errors import DataCheckError, InvalidInputError
 
 __all__ = [
     "EXAMPLES",
@@ -33,6 +34,7 @@ __all__ = [
     "custom_checks",
     "data_check",
     "schema_checks",
+    "validate_checks",
     "value_skew_checks",
 ]
 
@@ -207,7 +209,7 @@ def schema_checks(
                         "range",
                         name,
                         int(count),
-                        f"Column {name!r} has {_rows(int(count))} outside [{expected.min}, {expected.max}], "
+                        f"Column {name!r} has {_rows(int(count))} {_bounds(expected.min, expected.max)}, "
                         f"e.g. {_examples(examples)}.",
                         examples,
                     )
@@ -240,6 +242,14 @@ def schema_checks(
     return results
 
 
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is None:
+        return f"above the maximum {high}"
+    if high is None:
+        return f"below the minimum {low}"
+    return f"outside [{low}, {high}]"
+
+
 def _outside(column: str, type_name: str) -> str:
     # DuckDB orders NaN above every number, but the profile (and so an inferred range) leaves NaN out.
     test = f"({column} < ? OR {column} > ?)"
@@ -257,6 +267,9 @@ def _psi(expected: np.ndarray, actual: np.ndarray) -> float:
     expected = np.clip(expected, 1e-4, None)
     actual = np.clip(actual, 1e-4, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+_RESOLUTION = 100
 
 
 def kolmogorov_p_value(statistic: float, n: int, m: int) -> float:
@@ -299,7 +312,11 @@ def value_skew_checks(
             statistics = {
                 "psi": _psi(expected, actual),
                 "ks": ks,
-                "p_value": kolmogorov_p_value(ks, int(before["count"]), int(stats["count"])),
+                # The statistic is read off 101 percentiles and cannot resolve differences finer than
+                # one percentile: sizes are capped at that resolution, or any large pair would "differ".
+                "p_value": kolmogorov_p_value(
+                    ks, min(int(before["count"]), _RESOLUTION), min(int(stats["count"]), _RESOLUTION)
+                ),
             }
         else:
             counts_now = {str(value): count for value, count in stats.get("top", [])}
@@ -376,21 +393,27 @@ def custom_checks(checks: Sequence[Any], load: Callable[[list[str] | None], Any]
         if type(check).__module__.startswith("pandera"):
             results.extend(_pandera(check, frame_for(None)))
             continue
-        if not callable(check):
-            raise TypeError(f"A data check must be a function or a pandera schema. Got {check!r} instead.")
         spec = getattr(check, "__loopwright_check__", None) or _CheckSpec(check.__name__, "blocking", None)
         frame = frame_for(spec.columns)
         try:
-            outcome = check(frame)
-        except Exception as error:
+            results.append(_custom_result(spec, check(frame), frame))
+        except Exception as error:  # a broken check fails (and is recorded); it never leaves data unchecked
             results.append(
                 CheckResult(
                     spec.name, "custom", spec.severity, False, f"Check {spec.name!r} raised {error!r}."
                 )
             )
-            continue
-        results.append(_custom_result(spec, outcome, frame))
     return results
+
+
+def validate_checks(checks: Sequence[Any]) -> None:
+    """Refuse anything that is neither a function nor a pandera schema, before any data is stored."""
+    for check in checks:
+        if not callable(check) and not type(check).__module__.startswith("pandera"):
+            raise InvalidInputError(
+                f"A data check must be a function or a pandera schema. Got {check!r} instead.",
+                check=repr(check),
+            )
 
 
 def _custom_result(spec: _CheckSpec, outcome: Any, frame: Any) -> CheckResult:

@@ -35,6 +35,8 @@ __all__ = [
     "RowSample",
     "column_kind",
     "compute_profile",
+    "decode_profile",
+    "encode_profile",
     "quote",
     "scan",
 ]
@@ -277,3 +279,49 @@ def _top_categories(connection: Any, path: str, columns: dict[str, dict[str, Any
 
 def _category(value: Any) -> Any:
     return value if isinstance(value, str | bool) else str(value)
+
+
+_NUMBER_KEYS = ("min", "max", "mean", "std")
+_SPECIAL = {"inf": math.inf, "-inf": -math.inf}
+
+
+def _encode_number(value: Any) -> Any:
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _decode_number(value: Any) -> Any:
+    return _SPECIAL.get(value, value) if isinstance(value, str) else value
+
+
+def _map_numbers(profile: dict[str, Any], convert: Any) -> dict[str, Any]:
+    columns = {}
+    for name, stats in profile["columns"].items():
+        if stats.get("kind") != "numeric":
+            columns[name] = stats
+            continue
+        copy = dict(stats)
+        for key in _NUMBER_KEYS:
+            if key in copy:
+                copy[key] = convert(copy[key])
+        if "percentiles" in copy:
+            copy["percentiles"] = [convert(value) for value in copy["percentiles"]]
+        if "histogram" in copy:
+            copy["histogram"] = {
+                **copy["histogram"],
+                "edges": [convert(value) for value in copy["histogram"]["edges"]],
+            }
+        columns[name] = copy
+    return {**profile, "columns": columns}
+
+
+def encode_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile as strict JSON: infinite numbers become the texts ``"inf"`` / ``"-inf"`` (JSON has no
+    Infinity, and PostgreSQL's JSON type refuses it)."""
+    return _map_numbers(profile, _encode_number)
+
+
+def decode_profile(profile: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`encode_profile`."""
+    return _map_numbers(profile, _decode_number)

@@ -110,7 +110,8 @@ def _canonical_schema(schema: pa.Schema, source: str) -> pa.Schema:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise DataInputError(
-            f"{source} has duplicate column names: {', '.join(map(repr, duplicates))}. Rename them first.",
+            f"{_capital(source)} has duplicate column names: {', '.join(map(repr, duplicates))}. Rename them "
+            "first.",
             source=source,
         )
     return pa.schema(
@@ -236,7 +237,7 @@ def _from_path(path: Path) -> CanonicalStream:
     for other in streams[1:]:
         if other.schema != first.schema:
             raise DataInputError(
-                f"{other.source} has columns {_describe(other.schema)} but {first.source} has "
+                f"{_capital(other.source)} has columns {_describe(other.schema)} but {first.source} has "
                 f"{_describe(first.schema)}; every file of a dataset needs the same columns and types.",
                 path=str(path),
             )
@@ -247,6 +248,10 @@ def _from_path(path: Path) -> CanonicalStream:
             yield from stream.batches
 
     return CanonicalStream(first.schema, chained(), source)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _describe(schema: pa.Schema) -> str:

@@ -17,12 +17,19 @@ from typing import Any
 import pyarrow as pa
 
 from loopwright._names import validate_key
-from loopwright.data.checks import CheckReport, CheckResult, custom_checks, schema_checks, value_skew_checks
-from loopwright.data.profile import RowSample, column_kind, compute_profile
+from loopwright.data.checks import (
+    CheckReport,
+    CheckResult,
+    custom_checks,
+    schema_checks,
+    validate_checks,
+    value_skew_checks,
+)
+from loopwright.data.profile import RowSample, column_kind, compute_profile, decode_profile, encode_profile
 from loopwright.data.schema import DataSchema, infer_schema
 from loopwright.data.tables import BATCH_ROWS, ContentHasher, DataInputError, open_stream, type_name
-from loopwright.errors import InvalidInputError, MissingExtraError
-from loopwright.store.artifacts import ArtifactStore
+from loopwright.errors import ArtifactIntegrityError, InvalidInputError, MissingExtraError, NotFoundError
+from loopwright.store.artifacts import ArtifactStore, sha256_file
 from loopwright.store.datasets import (
     CheckRecord,
     DatasetCatalog,
@@ -44,9 +51,11 @@ class DatasetVersion:
     """One immutable version of a dataset. Read it with :meth:`to_pandas`, :meth:`to_polars`,
     :meth:`to_arrow`, or stream it with :meth:`iter_batches` when it is larger than memory."""
 
-    def __init__(self, record: DatasetVersionRecord, datasets: Datasets) -> None:
+    def __init__(self, record: DatasetVersionRecord, datasets: Datasets, *, created: bool = False) -> None:
         self.record = record
         self._datasets = datasets
+        self.created = created
+        """Whether the call that returned this object stored a new version (False: same content as before)."""
 
     def __repr__(self) -> str:
         return (
@@ -98,7 +107,7 @@ class DatasetVersion:
     @property
     def profile(self) -> dict[str, Any]:
         """Per-column statistics (see :mod:`loopwright.data.profile`)."""
-        return self.record.profile
+        return decode_profile(self.record.profile)
 
     @property
     def check_status(self) -> str:
@@ -190,12 +199,13 @@ class Datasets:
         failure raises :class:`~loopwright.data.checks.DataCheckError` after recording, and the version is
         never returned as "latest" by :meth:`get`.
         """
-        validate_key("dataset", name)
+        _validate_dataset_name(name)
         # A bad schema file or an unknown reference must fail before a version is recorded, not after.
         if schema is not None:
             schema = _load_schema(schema)
         if isinstance(reference, int):
             reference = self.get(name, reference, include_failed=True)
+        validate_checks(checks)
         stream = open_stream(data, name=name)
         self._cache_dir.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="log-", dir=self._cache_dir))
@@ -210,9 +220,11 @@ class Datasets:
             content_hash = hasher.hexdigest()
             existing = self.catalog.find_by_hash(name, content_hash)
             if existing is not None:
+                self._repair_blob(existing, parquet)
                 self._link(run_id, existing)
-                return DatasetVersion(existing, self)
-            profile = compute_profile(parquet, stream.schema, hasher.rows, sample)
+                found = DatasetVersion(existing, self)
+                return self._check_on_log(found, schema, reference, checks, run_id, raise_on_failure)
+            profile = encode_profile(compute_profile(parquet, stream.schema, hasher.rows, sample))
             blob = self.artifacts.put_file(parquet, move=True)
             artifact = self.store.record_artifact(
                 "dataset",
@@ -236,13 +248,46 @@ class Datasets:
             shutil.rmtree(folder, ignore_errors=True)
         self._verified.add(record.digest)
         self._link(run_id, record)
-        version = DatasetVersion(record, self)
-        if schema is not None or reference is not None or checks or self.catalog.has_schema(name):
+        version = DatasetVersion(record, self, created=True)
+        return self._check_on_log(version, schema, reference, checks, run_id, raise_on_failure)
+
+    def _check_on_log(
+        self,
+        version: DatasetVersion,
+        schema: DataSchema | str | Path | None,
+        reference: int | DatasetVersion | None,
+        checks: Sequence[Any],
+        run_id: str | None,
+        raise_on_failure: bool,
+    ) -> DatasetVersion:
+        """Run the checks that apply to a logged version (also when its content was logged before, so a
+        rerun with the same bad data fails again), and raise on a blocking failure."""
+        if schema is not None or reference is not None or checks or self.catalog.has_schema(version.name):
             report = self.check(version, schema=schema, reference=reference, checks=checks, run_id=run_id)
-            version = self.get(name, record.version)
-            if raise_on_failure:
-                report.raise_for_failures()
-        return version
+        elif version.check_status == "failed":
+            report = CheckReport(
+                version.name, version.version, [_result(record) for record in version.checks()]
+            )
+        else:
+            return version
+        refreshed = DatasetVersion(self.catalog.get_version_by_id(version.id), self, created=version.created)
+        if raise_on_failure:
+            report.raise_for_failures()
+        return refreshed
+
+    def _repair_blob(self, record: DatasetVersionRecord, parquet: Path) -> None:
+        """Put the stored file back when it went missing or corrupt and the new copy has the same bytes."""
+        if not self.artifacts.is_local:
+            return
+        try:
+            self.artifacts.verified_path(record.digest)
+            return
+        except (NotFoundError, ArtifactIntegrityError):
+            pass
+        if sha256_file(parquet).digest == record.digest:
+            self.artifacts.delete(record.digest)
+            self.artifacts.put_file(parquet, move=True)
+            self._verified.discard(record.digest)
 
     def _link(self, run_id: str | None, record: DatasetVersionRecord) -> None:
         if run_id is not None:
@@ -304,7 +349,7 @@ class Datasets:
         """Record ``schema`` (an object or a YAML file) as the next schema version of dataset ``name``.
 
         From then on every new version of ``name`` is checked against it when logged."""
-        validate_key("dataset", name)
+        _validate_dataset_name(name)
         loaded = _load_schema(schema)
         record, _created = self.catalog.save_schema(name, loaded.to_yaml(), loaded.content_hash)
         return record
@@ -330,6 +375,7 @@ class Datasets:
     ) -> CheckReport:
         """Check a version against a schema (default: the dataset's saved schema), a reference version
         (value skew) and custom checks; store the results with the version unless ``record=False``."""
+        validate_checks(checks)
         resolved = self.resolve(target, version)
         schema_id = None
         if schema is None and self.catalog.has_schema(resolved.name):
@@ -383,6 +429,31 @@ class Datasets:
                 report.status,
             )
         return report
+
+
+def _validate_dataset_name(name: str) -> None:
+    validate_key("dataset", name)
+    if ":" in name:
+        raise InvalidInputError(
+            f"A dataset name cannot contain ':' (it separates name and version, as in transactions:3). "
+            f"Got {name!r} instead.",
+            name=name,
+        )
+
+
+def _result(record: CheckRecord) -> CheckResult:
+    """A stored check outcome as a :class:`CheckResult` (to report a failure recorded earlier)."""
+    return CheckResult(
+        name=record.name,
+        kind=record.kind,
+        severity=record.severity,
+        passed=record.passed,
+        message=str(record.details.get("message", record.name)),
+        column=record.column,
+        failed_rows=record.failed_rows,
+        examples=list(record.details.get("examples", [])),
+        statistics=dict(record.details.get("statistics", {})),
+    )
 
 
 def lineage_name(record: DatasetVersionRecord) -> str:

@@ -181,7 +181,7 @@ class DatasetCatalog:
         Returns ``(record, created)``; ``created`` is false when the same content was logged already,
         possibly by another process at the same moment.
         """
-        dataset_id = self.dataset_id(name, create=True)
+        dataset_id = self.dataset_id(name, create=True, description=description)
         for _attempt in range(_RETRIES):
             existing = self.find_by_hash(name, content_hash)
             if existing is not None:
@@ -317,10 +317,15 @@ class DatasetCatalog:
         with self._store._write() as connection:
             if rows:
                 connection.execute(insert(check_results), rows)
+            # A version that failed a blocking check stays failed: data is immutable, and a later, more
+            # lenient check must not put a bad batch back in front of training.
+            current = connection.execute(
+                select(dataset_versions.c.check_status).where(dataset_versions.c.id == version_id)
+            ).scalar()
             connection.execute(
                 update(dataset_versions)
                 .where(dataset_versions.c.id == version_id)
-                .values(check_status=status)
+                .values(check_status="failed" if current == "failed" else status)
             )
 
     def checks(self, version_id: str) -> list[CheckRecord]:
@@ -351,16 +356,18 @@ class DatasetCatalog:
     # --- schemas -------------------------------------------------------------------------------------
 
     def save_schema(self, name: str, body: str, content_hash: str) -> tuple[SchemaRecord, bool]:
-        """Record a schema version for ``name`` (identical text returns the existing version)."""
+        """Record a schema version for ``name``. Text identical to the current (latest) version returns it;
+        anything else, including an older version's text, becomes the new current version."""
         dataset_id = self.dataset_id(name, create=True)
         for _attempt in range(_RETRIES):
             with self._store._read() as connection:
                 row = connection.execute(
-                    _schema_query().where(
-                        data_schemas.c.dataset_id == dataset_id, data_schemas.c.content_hash == content_hash
-                    )
+                    _schema_query()
+                    .where(data_schemas.c.dataset_id == dataset_id)
+                    .order_by(data_schemas.c.version.desc())
+                    .limit(1)
                 ).first()
-            if row is not None:
+            if row is not None and row.content_hash == content_hash:
                 return _schema(row), False
             try:
                 with self._store._write() as connection:

@@ -212,7 +212,6 @@ data_schemas = Table(
     Column("body", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     UniqueConstraint("dataset_id", "version"),
-    UniqueConstraint("dataset_id", "content_hash"),
 )
 
 # The outcome of one check on one dataset version.

@@ -43,9 +43,6 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_data_schemas")),
-        sa.UniqueConstraint(
-            "dataset_id", "content_hash", name=op.f("uq_data_schemas_dataset_id_content_hash")
-        ),
         sa.UniqueConstraint("dataset_id", "version", name=op.f("uq_data_schemas_dataset_id_version")),
     )
     op.create_table(
