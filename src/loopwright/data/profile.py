@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from loopwright.data.tables import type_name
 
@@ -63,9 +65,22 @@ class RowSample:
         self._keys: list[np.ndarray] = []
         self._values: dict[str, list[np.ndarray]] = {name: [] for name in self._names}
         self._size = 0
+        self.bounds: dict[str, tuple[float, float]] = {}
+        """Exact (min, max) of each numeric column, NaN and missing values left out."""
+        self.moments: dict[str, tuple[int, float, float]] = {}
 
     def update(self, batch: pa.RecordBatch) -> None:
         """Offer the next batch of rows."""
+        for name in self._names:
+            bounds = pc.min_max(batch.column(name))  # ignores missing values and NaN
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            if low is None or math.isnan(low):
+                continue
+            previous = self.bounds.get(name)
+            self.bounds[name] = (
+                (low, high) if previous is None else (min(previous[0], low), max(previous[1], high))
+            )
+            self._moments(name, batch.column(name))
         count = batch.num_rows
         indices = np.arange(self._rows, self._rows + count, dtype=np.uint64)
         self._rows += count
@@ -88,6 +103,37 @@ class RowSample:
             for name in self._names:
                 self._values[name] = [np.concatenate(self._values[name])[keep]]
             self._size = int(keep.sum())
+
+    def _moments(self, name: str, column: pa.Array) -> None:
+        # Chan et al.'s pairwise update of count, mean and sum of squared deviations: exact to rounding,
+        # and the same for the same data on every run (a parallel SQL aggregate is not).
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        values = values[~np.isnan(values)]
+        count = len(values)
+        if not count:
+            return
+        with np.errstate(
+            invalid="ignore", over="ignore"
+        ):  # infinities make the mean infinite, as they should
+            mean = float(values.mean())
+            squares = float(((values - mean) ** 2).sum())
+            total, average, deviations = self.moments.get(name, (0, 0.0, 0.0))
+            merged = total + count
+            delta = mean - average
+            self.moments[name] = (
+                merged,
+                average + delta * count / merged,
+                deviations + squares + delta * delta * total * count / merged,
+            )
+
+    def mean_std(self, name: str) -> tuple[float | None, float | None]:
+        """The mean and sample standard deviation of a numeric column (NaN left out)."""
+        count, mean, deviations = self.moments.get(name, (0, 0.0, 0.0))
+        if not count:
+            return None, None
+        if count == 1:
+            return mean, None
+        return mean, math.sqrt(deviations / (count - 1)) if math.isfinite(deviations) else math.nan
 
     def column(self, name: str) -> np.ndarray:
         """The sampled values of a numeric column (NaN for missing)."""
@@ -130,7 +176,10 @@ def _connect() -> Any:
     import duckdb
 
     connection = duckdb.connect()
-    connection.execute("SET memory_limit = '2GB'")
+    # DuckDB's buffer pool counts in the process's memory: keep it small (profiles and checks are scans
+    # and small aggregates), and let large group-bys spill to disk instead of growing.
+    connection.execute("SET memory_limit = '512MB'")
+    connection.execute("SET temp_directory = ?", [str(Path(tempfile.gettempdir()) / "loopwright-duckdb")])
     connection.execute("SET preserve_insertion_order = false")
     # Temporal min / max come back in the session's zone, which defaults to the machine's: fix it.
     connection.execute("SET TimeZone = 'UTC'")
@@ -177,17 +226,33 @@ def _profile(
                 f"count(*) FILTER (WHERE isnan({column}))" if floating else "0",
                 f"min({value})",
                 f"max({value})",
-                f"avg({value})",
-                f"stddev_samp({value})",
             ]
-            keys += ["nan", "min", "max", "mean", "std"]
+            keys += ["nan", "min", "max"]
         elif kind == "temporal":
             parts += [f"min({column})", f"max({column})"]
             keys += ["min", "max"]
         expressions += parts
         layout.append((name, kind, keys))
         columns[name] = {"type": type_name(field.type), "kind": kind}
-    row = connection.execute(f"SELECT {', '.join(expressions)} FROM {source}", [path]).fetchone()
+    # Histograms need the range first; the write pass measured it, so one scan computes everything.
+    spans = {
+        name: (low, high)
+        for name, (low, high) in sample.bounds.items()
+        if math.isfinite(low) and math.isfinite(high)
+    }
+    histograms: list[str] = []
+    parameters: list[float] = []
+    for name, (low, high) in spans.items():
+        column = aliases[name]
+        histograms.append(
+            f"histogram(least(greatest(floor(({column} - ?) / ?), 0), {HISTOGRAM_BINS - 1})::INTEGER) "
+            f"FILTER (WHERE {column} IS NOT NULL AND isfinite({column}::DOUBLE))"
+        )
+        parameters += [low, _width(low, high)]
+    row = connection.execute(
+        f"SELECT {', '.join(expressions + histograms)} FROM {source}", [*parameters, path]
+    ).fetchone()
+    _store_histograms(columns, spans, row[len(expressions) :])
     position = 0
     for name, kind, keys in layout:
         stats = columns[name]
@@ -200,13 +265,13 @@ def _profile(
         if kind == "numeric":
             stats["nan"] = int(stats["nan"])
             stats["count"] -= stats["nan"]
+            stats["mean"], stats["std"] = sample.mean_std(name)
             for key in ("min", "max", "mean", "std"):
                 stats[key] = _number(stats[key])
             stats["percentiles"] = _percentiles(sample.column(name), stats["min"], stats["max"])
         elif kind == "temporal":
             stats["min"] = None if stats["min"] is None else stats["min"].isoformat()
             stats["max"] = None if stats["max"] is None else stats["max"].isoformat()
-    _histograms(connection, path, columns)
     _top_categories(connection, path, columns)
     return {"rows": num_rows, "columns": columns}
 
@@ -226,33 +291,17 @@ def _percentiles(values: np.ndarray, low: float | None, high: float | None) -> l
     return [float(value) for value in np.maximum.accumulate(result)]
 
 
-def _histograms(connection: Any, path: str, columns: dict[str, dict[str, Any]]) -> None:
-    spans = {
-        name: (stats["min"], stats["max"])
-        for name, stats in columns.items()
-        if stats["kind"] == "numeric"
-        and stats["min"] is not None
-        and math.isfinite(stats["min"])
-        and math.isfinite(stats["max"])
-    }
-    if not spans:
-        return
-    expressions = []
-    parameters: list[float] = []
-    source, aliases = scan(list(columns))
-    for name, (low, high) in spans.items():
-        column = aliases[name]
-        width = (high - low) / HISTOGRAM_BINS or 1.0
-        expressions.append(
-            f"histogram(least(greatest(floor(({column} - ?) / ?), 0), {HISTOGRAM_BINS - 1})::INTEGER) "
-            f"FILTER (WHERE {column} IS NOT NULL AND isfinite({column}::DOUBLE))"
-        )
-        parameters += [low, width]
-    row = connection.execute(f"SELECT {', '.join(expressions)} FROM {source}", [*parameters, path]).fetchone()
-    for (name, (low, high)), counts in zip(spans.items(), row, strict=True):
-        width = (high - low) / HISTOGRAM_BINS or 1.0
+def _width(low: float, high: float) -> float:
+    return (high - low) / HISTOGRAM_BINS or 1.0
+
+
+def _store_histograms(
+    columns: dict[str, dict[str, Any]], spans: dict[str, tuple[float, float]], counts: Sequence[Any]
+) -> None:
+    for (name, (low, high)), found in zip(spans.items(), counts, strict=True):
+        width = _width(low, high)
         bins = [0] * HISTOGRAM_BINS
-        for index, count in (counts or {}).items():
+        for index, count in (found or {}).items():
             bins[int(index)] = int(count)
         columns[name]["histogram"] = {
             "edges": [low + width * index for index in range(HISTOGRAM_BINS + 1)],

@@ -269,7 +269,13 @@ def _open_file(path: Path) -> CanonicalStream:
 
             parquet = pq.ParquetFile(path)
             schema = _canonical_schema(parquet.schema_arrow, source)
-            raw = parquet.iter_batches(batch_size=BATCH_ROWS)
+            # One row group at a time: iterating the whole file at once reads ahead across row groups and
+            # held ~9x more memory on a 10M-row file.
+            raw = (
+                batch
+                for index in range(parquet.num_row_groups)
+                for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=[index])
+            )
         else:
             import pyarrow.csv as pacsv
 
