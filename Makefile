@@ -42,6 +42,7 @@ typecheck: $(VENV)/.dev-installed
 ## bench: run the benchmarks against the peers (each peer in its own virtual environment)
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/data.py
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests benchmarks

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy
 
+import loopwright as lw
 from loopwright.cli._render import format_size
 from loopwright.client import Client
 from loopwright.settings import Settings
@@ -128,7 +129,7 @@ def test_log_prints_the_new_version_and_logging_the_same_file_again_says_unchang
 
 
 def test_log_of_known_content_with_a_schema_checks_the_existing_version(
-    invoke: Invoker, files: dict[str, Path], tmp_path: Path
+    invoke: Invoker, files: dict[str, Path], tmp_path: Path, workspace: Path
 ) -> None:
     invoke("data", "log", str(files["first"]), "-n", "tx")
     schema = write_schema(tmp_path / "schema.yaml", AMOUNT_SCHEMA)
@@ -145,6 +146,9 @@ def test_log_of_known_content_with_a_schema_checks_the_existing_version(
         lines[-1]
         == "✗ tx:1 failed 1 blocking check (1 check); it is marked failed and lw.dataset('tx') skips it."
     )
+    client = lw.Client(lw.Settings(workspace=workspace))
+    assert len(client.dataset("tx", 1).checks()) == 1  # checked once by this call, not twice
+    client.close()
 
 
 def test_log_of_a_second_version_names_its_parent_and_prints_its_checks(

@@ -87,7 +87,6 @@ def log_data(
     """
     console = output_console()
     with open_client(context, create=True) as client:
-        before = _latest_number(client, name)
         reference_version = _reference(client, reference, name) if reference is not None else None
         with Progress(
             SpinnerColumn(),
@@ -108,19 +107,14 @@ def log_data(
                 raise_on_failure=False,
                 progress=lambda rows: progress.update(task, rows=rows),
             )
-        created = before is None or version.version > before
-        outcomes: list[CheckOutcome] = []
-        stored = False  # whether the results shown are those of an earlier check
-        if created:
-            outcomes = [CheckOutcome.from_record(record) for record in version.checks()]
-        elif schema is not None or reference_version is not None:
-            # The SDK does not check content it already holds; asked for checks explicitly, run them.
-            report = client.check_dataset(version, schema=schema, reference=reference_version)
-            outcomes = [CheckOutcome.from_result(result) for result in report.results]
-            version = client.dataset(version.name, version.version)
-        else:
-            outcomes = latest_outcomes(version.checks())
-            stored = True
+        created = version.created
+        # The SDK checked this call's data (new or not) when a schema, a reference or a saved schema
+        # applied; otherwise the results shown are those of an earlier check.
+        checked_now = (
+            schema is not None or reference_version is not None or client.datasets.catalog.has_schema(name)
+        )
+        outcomes = latest_outcomes(version.checks())
+        stored = not checked_now
     label = f"{version.name}:{version.version}"
     shape = f"{version.num_rows:,} rows × {version.num_columns} columns"  # noqa: RUF001
     shape += f", content {short_hash(version.content_hash)}"
@@ -417,11 +411,6 @@ def schema_data(
 
 
 # --- shared ------------------------------------------------------------------------------------------
-
-
-def _latest_number(client: Client, name: str) -> int | None:
-    """The newest version number of ``name`` (failed ones included), or ``None`` for a new dataset."""
-    return next((summary.latest_version for summary in client.list_datasets() if summary.name == name), None)
 
 
 def _reference(client: Client, text: str, name: str) -> DatasetVersion:

@@ -171,13 +171,22 @@ def schema_checks(
     source, aliases = scan(list(actual))
     for name, expected in comparable.items():
         column = aliases[name]
-        if expected.min is not None or expected.max is not None:
+        stats = profile["columns"][name]
+        # The profile holds exact min / max and, for few values, the complete category list: data that
+        # passes needs no scan; only a failure is counted (with examples) over the file.
+        if (expected.min is not None or expected.max is not None) and not _within(
+            stats, expected.min, expected.max
+        ):
             low = -math.inf if expected.min is None else expected.min
             high = math.inf if expected.max is None else expected.max
             expressions.append(f"count(*) FILTER (WHERE {_outside(column, actual[name])})")
             parameters += [low, high]
             probes.append(("range", name))
-        if expected.categories is not None and actual[name] == "string":
+        if (
+            expected.categories is not None
+            and actual[name] == "string"
+            and not _known(stats, expected.categories)
+        ):
             expressions.append(
                 f"count(*) FILTER (WHERE {column} IS NOT NULL AND NOT list_contains(?, {column}))"
             )
@@ -240,6 +249,26 @@ def schema_checks(
             )
         )
     return results
+
+
+def _within(stats: dict[str, Any], low: float | None, high: float | None) -> bool:
+    """Whether the profile proves every value of a column lies in [low, high]."""
+    smallest, largest = stats.get("min"), stats.get("max")
+    if stats.get("count", 0) == 0:
+        return True  # nothing but missing values (and NaN): nothing can be out of range
+    if smallest is None or largest is None:
+        return False
+    return (low is None or smallest >= low) and (high is None or largest <= high)
+
+
+def _known(stats: dict[str, Any], categories: Sequence[str]) -> bool:
+    """Whether the profile proves every value of a text column is an allowed category."""
+    if stats.get("count", 0) == 0:
+        return True
+    if not stats.get("categories_complete"):
+        return False
+    allowed = set(categories)
+    return all(str(value) in allowed for value, _ in stats.get("top", []))
 
 
 def _bounds(low: float | None, high: float | None) -> str:

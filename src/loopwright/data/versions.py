@@ -153,7 +153,7 @@ class DatasetVersion:
         """Stream the version in record batches of at most ``batch_size`` rows (bounded memory)."""
         import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(self.path)
+        parquet = pq.ParquetFile(self.path, pre_buffer=False)  # pre-buffering keeps every row group read
         yield from parquet.iter_batches(
             batch_size=batch_size, columns=list(columns) if columns is not None else None
         )
@@ -265,8 +265,12 @@ class Datasets:
         if schema is not None or reference is not None or checks or self.catalog.has_schema(version.name):
             report = self.check(version, schema=schema, reference=reference, checks=checks, run_id=run_id)
         elif version.check_status == "failed":
+            stored = version.checks()
+            latest = max(record.created_at for record in stored if record.created_at is not None)
             report = CheckReport(
-                version.name, version.version, [_result(record) for record in version.checks()]
+                version.name,
+                version.version,
+                [_result(record) for record in stored if record.created_at == latest],
             )
         else:
             return version

@@ -140,9 +140,10 @@ _trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
 def _end_runs_left_open() -> None:
     """At interpreter exit, end runs that were started without ``with`` and never ended.
 
-    They end failed when the program is dying of an uncaught exception (the interpreter has set
-    ``sys.last_value`` by then), finished otherwise. Registered after the metric writer's exit hook, so it
-    runs first (``atexit`` is last-in, first-out) and the writer still flushes what these runs logged.
+    They end killed after SIGTERM or Ctrl-C, failed when the program is dying of another uncaught
+    exception (the interpreter has set ``sys.last_value`` by then), finished otherwise. Registered after
+    the metric writer's exit hook, so it runs first (``atexit`` is last-in, first-out) and the writer
+    still flushes what these runs logged.
     """
     exception = getattr(sys, "last_value", None)
     for tracker in list(_trackers):
