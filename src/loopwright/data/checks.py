@@ -108,7 +108,11 @@ class CheckReport:
 
 
 def _examples(values: Sequence[Any]) -> str:
-    return ", ".join(repr(value) for value in values[:EXAMPLES])
+    # 12 significant digits: 463.575, not 463.57500000000005 (the stored examples keep every digit).
+    return ", ".join(
+        repr(float(f"{value:.12g}")) if isinstance(value, float) else repr(value)
+        for value in values[:EXAMPLES]
+    )
 
 
 def _rows(count: int) -> str:
