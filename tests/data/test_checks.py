@@ -589,3 +589,14 @@ def test_an_unknown_reference_is_refused_before_anything_is_logged(client: lw.Cl
         client.log_dataset("visits", _sample(seed=2), reference=5)
     assert str(caught.value) == "Dataset 'visits' has no version 5. Its versions: 1."
     assert [version.version for version in client.dataset_versions("visits")] == [1]
+
+
+def test_a_column_of_the_wrong_type_with_missing_values_reports_both(client: lw.Client) -> None:
+    frame = pd.DataFrame({"amount": ["1", None, "3"]})
+    version = client.log_dataset("orders", frame)
+    schema = DataSchema(columns={"amount": ColumnSchema(type="float64", nullable=False, min=0.0)})
+    report = client.check_dataset(version, schema=schema)
+    assert [(result.name, result.column, result.failed_rows) for result in report.failures] == [
+        ("type", "amount", 3),
+        ("nulls", "amount", 1),
+    ]

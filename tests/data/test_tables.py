@@ -538,3 +538,14 @@ def test_a_tab_separated_and_a_gzipped_csv_are_read(client: lw.Client, tmp_path:
     first = client.log_dataset("text", frame)
     assert client.log_dataset("text", tmp_path / "data.tsv").version == first.version == 1
     assert client.log_dataset("text", tmp_path / "data.csv.gz").version == 1
+
+
+def test_a_column_of_complex_numbers_is_refused_naming_it(client: lw.Client, settings: Settings) -> None:
+    frame = pd.DataFrame({"ok": [1, 2], "z": [1 + 2j, 3 - 1j]})
+    with pytest.raises(DataInputError) as caught:
+        client.log_dataset("bad", frame)
+    assert str(caught.value).startswith(
+        "Column 'z' of the DataFrame logged as 'bad' holds complex128 values (complex), which Loopwright "
+        "cannot version: "
+    )
+    assert client.list_datasets() == []

@@ -514,3 +514,46 @@ def test_datasets_read_inside_a_run_are_recorded_as_its_inputs(client: lw.Client
     assert outputs == [("output", "datasets/transactions/v1")]
     assert inputs == [("input", "datasets/transactions/v1"), ("input", "training-data")]
     assert {item.artifact.digest for item in client.run_artifacts(train.id)} == {produced.record.digest}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            {"step": 2**70},
+            "The step of metric 'loss' must fit in 64 bits (between -2**63 and 2**63 - 1). Got "
+            "1180591620717411303424 instead.",
+        ),
+        (
+            {"timestamp": 1e20},
+            "The timestamp of metric 'loss' must be a finite number of seconds since the epoch (e.g. "
+            "time.time()). Got 1e+20 instead.",
+        ),
+        (
+            {"timestamp": float("nan")},
+            "The timestamp of metric 'loss' must be a finite number of seconds since the epoch (e.g. "
+            "time.time()). Got nan instead.",
+        ),
+        (
+            {"timestamp": -5.0},
+            "The timestamp of metric 'loss' must be a finite number of seconds since the epoch (e.g. "
+            "time.time()). Got -5.0 instead.",
+        ),
+    ],
+)
+def test_steps_and_times_that_cannot_be_stored_fail_at_the_call_and_block_nothing(
+    client: lw.Client, call: dict[str, float], message: str
+) -> None:
+    with lw.start_run(experiment="churn") as run:
+        run.log_metric("loss", 0.9)
+        with pytest.raises(InvalidInputError) as caught:
+            run.log_metric("loss", 0.5, **call)  # type: ignore[arg-type]
+        assert str(caught.value) == message
+        with pytest.raises(InvalidInputError):
+            run.log_metrics({"loss": 0.5}, **call)  # type: ignore[arg-type]
+        run.log_metric("loss", 0.8)
+    assert [(point.step, point.value) for point in client.metric_history(run.id, "loss")] == [
+        (0, 0.9),
+        (1, 0.8),
+    ]
+    assert client.get_run(run.id).status is lw.RunStatus.FINISHED

@@ -151,23 +151,26 @@ def schema_checks(
     for name, expected in schema.columns.items():
         if name not in actual:
             continue
-        if actual[name] != expected.type and not (expected.type == "float64" and actual[name] == "int64"):
+        wrong_type = actual[name] != expected.type and not (
+            expected.type == "float64" and actual[name] == "int64"
+        )
+        if wrong_type:
             fail(
                 "type",
                 name,
                 num_rows,
                 f"Column {name!r} has type {actual[name]}; the schema expects {expected.type}.",
             )
-            continue
-        comparable[name] = expected
         missing = int(profile["columns"][name]["missing"])
-        if not expected.nullable and missing:
+        if not expected.nullable and missing:  # reported whatever the type: both need fixing
             fail(
                 "nulls",
                 name,
                 missing,
                 f"Column {name!r} has {_rows(missing)} with missing values; the schema allows none.",
             )
+        if not wrong_type:
+            comparable[name] = expected  # ranges and categories only make sense on the expected type
 
     expressions: list[str] = []
     parameters: list[Any] = []

@@ -182,12 +182,19 @@ def _pandas_to_arrow(frame: Any, name: str) -> pa.Table:
         series = frame.iloc[:, position]
         try:
             arrays.append(pa.array(series, from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
             kinds = sorted({type(value).__name__ for value in series.dropna().head(10_000)})
+            if len(kinds) > 1:
+                raise DataInputError(
+                    f"Column {column!r} of the DataFrame logged as {name!r} mixes types ({', '.join(kinds)}) "
+                    f"and cannot be stored as one column: {error}. Convert it to one type first, e.g. "
+                    f"df[{column!r}].astype(str).",
+                    column=str(column),
+                ) from error
             raise DataInputError(
-                f"Column {column!r} of the DataFrame logged as {name!r} mixes types ({', '.join(kinds)}) and "
-                f"cannot be stored as one column: {error}. Convert it to one type first, e.g. "
-                f"df[{column!r}].astype(str).",
+                f"Column {column!r} of the DataFrame logged as {name!r} holds {series.dtype} values "
+                f"({', '.join(kinds) or 'no values'}), which Loopwright cannot version: {error}. Supported: "
+                "booleans, integers, floats, decimals, text, categories, timestamps and dates.",
                 column=str(column),
             ) from error
         names.append(column if isinstance(column, str) else str(column) if column is not None else "")

@@ -7,6 +7,7 @@ that causes it); metrics go through the process's :class:`~loopwright.tracking.w
 from __future__ import annotations
 
 import json
+import math
 import time
 import traceback
 from collections.abc import Mapping
@@ -57,17 +58,19 @@ class Run:
         number = value if type(value) is float else metric_value(key, value)
         if step is None:
             step = self._steps.get(key, -1) + 1
-        elif type(step) is not int:
+        elif type(step) is not int or not _LOWEST <= step <= _HIGHEST:
             step = _step(key, step)
+        milliseconds = time.time_ns() // 1_000_000 if timestamp is None else _milliseconds(key, timestamp)
         self._steps[key] = step
-        milliseconds = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp * 1000)
         self._writer.add((self.id, key, number, step, milliseconds))
 
     def log_metrics(
         self, values: Mapping[str, float], step: int | None = None, *, timestamp: float | None = None
     ) -> None:
         """Buffer several metrics at the same step. Every value is checked before any is buffered."""
-        milliseconds = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp * 1000)
+        milliseconds = (
+            time.time_ns() // 1_000_000 if timestamp is None else _milliseconds(", ".join(values), timestamp)
+        )
         rows = []
         for key, value in values.items():
             if key not in self._metric_keys:
@@ -210,17 +213,46 @@ class Run:
             )
 
 
+# Steps and times are stored as 64-bit integers: a value outside that range must fail at the call, not
+# later in the writer, where it would hold back every point behind it.
+_LOWEST, _HIGHEST = -(2**63), 2**63 - 1
+
+
 def _step(key: str, step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, int):
         try:
             if float(step).is_integer() and not isinstance(step, str | bool):
-                return int(step)
-        except (TypeError, ValueError):
+                step = int(step)
+        except (TypeError, ValueError, OverflowError):
             pass
+    if isinstance(step, bool) or not isinstance(step, int):
         raise InvalidInputError(
             f"The step of metric {key!r} must be an integer. Got {step!r} of type {type(step).__name__} "
             "instead.",
             key=key,
             step=repr(step),
         )
+    if not _LOWEST <= step <= _HIGHEST:
+        raise InvalidInputError(
+            f"The step of metric {key!r} must fit in 64 bits (between -2**63 and 2**63 - 1). Got {step} "
+            "instead.",
+            key=key,
+            step=repr(step),
+        )
     return step
+
+
+def _milliseconds(key: str, timestamp: Any) -> int:
+    """A metric timestamp (seconds since the epoch) as stored: whole milliseconds in 64 bits."""
+    try:
+        seconds = float(timestamp)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(timestamp, bool) or not math.isfinite(seconds) or not 0 <= seconds * 1000 <= _HIGHEST:
+        raise InvalidInputError(
+            f"The timestamp of metric {key!r} must be a finite number of seconds since the epoch (e.g. "
+            f"time.time()). Got {timestamp!r} instead.",
+            key=key,
+            timestamp=repr(timestamp),
+        )
+    return int(seconds * 1000)
