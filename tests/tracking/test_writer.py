@@ -163,3 +163,31 @@ def test_a_forked_child_gets_an_empty_buffer_and_its_own_thread(tmp_path: object
     writer.flush()
     assert store.rows == [_row(0)]
     writer.close()
+
+
+class PickyStore(FakeStore):
+    """Refuses for good every batch that holds a point of the key 'bad' (like a deleted run)."""
+
+    def log_metrics(self, rows: Sequence[MetricRow]) -> None:
+        if any(row[1] == "bad" for row in rows):
+            raise ValueError("value out of range for this column")
+        super().log_metrics(rows)
+
+
+def test_points_the_store_refuses_for_good_are_set_aside_and_reported_not_retried() -> None:
+    store = PickyStore()
+    writer = _writer(store)
+    rows = [_row(0), ("run", "bad", 1.0, 1, 1), _row(2), ("other-run", "loss", 5.0, 0, 1)]
+    writer.add_many(rows)
+    with pytest.raises(TrackingWriteError) as caught:
+        writer.flush()
+    assert str(caught.value) == (
+        "The store refused 1 metric point(s), e.g. 'bad' step 1 of run run: value out of range for this "
+        "column. Everything else was written; the refused points are kept in writer.rejected."
+    )
+    assert sorted(store.rows) == sorted([_row(0), _row(2), ("other-run", "loss", 5.0, 0, 1)])
+    assert [row for row, _ in writer.rejected] == [("run", "bad", 1.0, 1, 1)]
+    writer.add(_row(3))
+    writer.flush()  # later points are not held back, and the refusal is reported once
+    assert _row(3) in store.rows
+    writer.close()

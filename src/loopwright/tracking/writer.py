@@ -53,6 +53,8 @@ class MetricWriter:
         self._written = 0
         self._error: BaseException | None = None
         self._failures = 0
+        self._rejected: list[tuple[MetricRow, BaseException]] = []
+        self._reported = 0
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -121,6 +123,16 @@ class MetricWriter:
                         pending=target - self._written,
                     )
                 self._progress.wait(timeout=0.1 if remaining is None else min(0.1, remaining))
+            if len(self._rejected) > self._reported:
+                new = self._rejected[self._reported :]
+                self._reported = len(self._rejected)
+                (run_id, key, _value, step, _at), reason = new[0]
+                raise TrackingWriteError(
+                    f"The store refused {len(new)} metric point(s), e.g. {key!r} step {step} of run "
+                    f"{run_id}: {reason}. Everything else was written; the refused points are kept in "
+                    "writer.rejected.",
+                    refused=len(new),
+                ) from reason
 
     def close(self, timeout: float | None = 60.0) -> None:
         """Flush and stop the thread. Called at interpreter exit for every writer."""
@@ -167,7 +179,14 @@ class MetricWriter:
             chunk = batch[start : start + size]
             try:
                 self._store.log_metrics(chunk)
-            except Exception as error:  # any store failure: keep the points, report, retry
+            except Exception as error:
+                if not _transient(error):
+                    # The store refuses these points (e.g. their run was deleted): write every point it
+                    # accepts, set the refused ones aside (reported by flush, never retried, never
+                    # silently dropped) so they cannot hold back what is logged after them.
+                    self._isolate(chunk)
+                    continue
+                # The store is down or locked: keep the points, report, retry.
                 with self._lock:
                     self._pending[0:0] = batch[start:]
                     self._error = error
@@ -184,6 +203,42 @@ class MetricWriter:
                 self._error = None
                 self._progress.notify_all()
         return True
+
+    def _isolate(self, chunk: list[MetricRow]) -> None:
+        groups: dict[str, list[MetricRow]] = {}
+        for row in chunk:
+            groups.setdefault(row[0], []).append(row)
+        refused: list[tuple[MetricRow, BaseException]] = []
+        for rows in groups.values():
+            try:
+                self._store.log_metrics(rows)
+            except Exception:
+                for row in rows:
+                    try:
+                        self._store.log_metrics([row])
+                    except Exception as refusal:
+                        refused.append((row, refusal))
+        with self._lock:
+            self._rejected.extend(refused)
+            self._written += len(chunk)
+            self._progress.notify_all()
+        for (run_id, key, _value, step, _at), reason in refused[:3]:
+            logger.error("The store refused metric %r step %d of run %s: %s", key, step, run_id, reason)
+
+    @property
+    def rejected(self) -> list[tuple[MetricRow, BaseException]]:
+        """Points the store refused for good, with the reason (kept here, reported by :meth:`flush`)."""
+        with self._lock:
+            return list(self._rejected)
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether a failed write may succeed later (store down, locked, connection lost)."""
+    from sqlalchemy import exc
+
+    if isinstance(error, exc.DBAPIError):
+        return isinstance(error, exc.OperationalError | exc.InterfaceError) or error.connection_invalidated
+    return isinstance(error, ConnectionError | TimeoutError | OSError | exc.DisconnectionError)
 
 
 def _close_all() -> None:
