@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ def _sqlite_engine(url: str, settings: StoreSettings) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor, settings.sqlite_busy_timeout_s)
         # In WAL mode NORMAL keeps every commit across a crash of the process (kill -9); only a power
         # loss may roll back the last transactions.
         cursor.execute("PRAGMA synchronous = NORMAL")
@@ -96,6 +97,25 @@ def _sqlite_engine(url: str, settings: StoreSettings) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, timeout_s: float) -> None:
+    # Switching a brand-new database to WAL needs an exclusive lock, and SQLite does not always call the
+    # busy handler for it, so several processes opening a new workspace at once can see "database is
+    # locked" here: retry until the busy timeout.
+    import sqlite3
+
+    deadline = time.monotonic() + timeout_s
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def current_revision(engine: Engine) -> str | None:
