@@ -40,7 +40,7 @@ from loopwright.cli._render import (
 )
 from loopwright.cli._state import command_hint, open_client
 from loopwright.errors import InvalidInputError
-from loopwright.store.records import RunArtifact, RunRecord, RunStatus
+from loopwright.store.records import RUN_COLUMNS, RunArtifact, RunRecord, RunStatus
 
 __all__ = ["OutputFormat", "app", "compare_runs", "list_runs", "show_run"]
 
@@ -57,18 +57,7 @@ class OutputFormat(enum.StrEnum):
 
 _NAMED_LEFT_OUT = 4  # columns a "not shown" note names
 
-_ATTRIBUTE_FIELDS = (
-    "run_id",
-    "experiment",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "duration_s",
-    "parent_id",
-    "user",
-    "git_commit",
-)
+_ATTRIBUTE_FIELDS = RUN_COLUMNS
 
 
 @app.command("list")
