@@ -535,6 +535,11 @@ def test_datasets_read_inside_a_run_are_recorded_as_its_inputs(client: lw.Client
             "time.time()). Got nan instead.",
         ),
         (
+            {"timestamp": 10**400},
+            "The timestamp of metric 'loss' must be a finite number of seconds since the epoch (e.g. "
+            f"time.time()). Got {10**400!r} instead.",
+        ),
+        (
             {"timestamp": -5.0},
             "The timestamp of metric 'loss' must be a finite number of seconds since the epoch (e.g. "
             "time.time()). Got -5.0 instead.",
@@ -557,3 +562,53 @@ def test_steps_and_times_that_cannot_be_stored_fail_at_the_call_and_block_nothin
         (1, 0.8),
     ]
     assert client.get_run(run.id).status is lw.RunStatus.FINISHED
+
+
+def test_a_run_ends_even_when_the_store_refused_some_of_its_points(client: lw.Client) -> None:
+    from loopwright.errors import TrackingWriteError
+
+    real = client.tracker.writer._store
+
+    class Refusing:
+        display_url = real.display_url
+
+        def log_metrics(self, rows: list[tuple[str, str, float, int, int]]) -> None:
+            if any(row[1] == "bad" for row in rows):
+                raise ValueError("refused by the store")
+            real.log_metrics(rows)
+
+    client.tracker.writer._store = Refusing()  # type: ignore[assignment]
+    try:
+        run = lw.start_run(experiment="refusals")
+        run.log_metric("good", 1.0)
+        run.log_metric("bad", 2.0)
+        with pytest.raises(TrackingWriteError, match="^The store refused 1 metric point"):
+            run.end()
+    finally:
+        client.tracker.writer._store = real
+    record = client.get_run(run.id)
+    assert (record.status, record.metrics) == (lw.RunStatus.FINISHED, {"good": 1.0})
+    assert lw.active_run() is None
+
+
+def test_a_forked_worker_dies_quietly_on_sigterm(client: lw.Client) -> None:
+    import os
+    import signal
+    import warnings
+
+    with lw.start_run(experiment="fork"):
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork() with threads, on Python >= 3.12
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_end)
+            os.write(
+                write_end, b"default" if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else b"custom"
+            )
+            os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            answer = pipe.read()
+        os.waitpid(pid, 0)
+    assert answer == "default"

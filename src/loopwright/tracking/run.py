@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from loopwright.errors import InvalidInputError, NotFoundError, RunStateError
+from loopwright.errors import InvalidInputError, NotFoundError, RunStateError, TrackingWriteError
 from loopwright.store.records import RunArtifact, RunRecord, RunStatus
 from loopwright.tracking.validation import metric_value, text_value, validate_key
 
@@ -176,11 +176,19 @@ class Run:
         """Flush, then record the end time and ``status``. Ending twice is a no-op."""
         if self._ended:
             return
-        self._writer.flush()
+        refused: TrackingWriteError | None = None
+        try:
+            self._writer.flush()
+        except TrackingWriteError as failure:
+            if "refused" not in failure.details:
+                raise  # the store is down: the points are kept, and the run cannot be ended there either
+            refused = failure  # the rest is written: end the run, then say what the store refused
         self._tracker.store.end_run(self.id, RunStatus(status), error=error)
         self._ended = True
         self._metric_keys.clear()  # the fast path of log_metric checks the run is open only for new keys
         self._tracker.pop(self)
+        if refused is not None:
+            raise refused
 
     @property
     def info(self) -> RunRecord:
@@ -246,7 +254,7 @@ def _milliseconds(key: str, timestamp: Any) -> int:
     """A metric timestamp (seconds since the epoch) as stored: whole milliseconds in 64 bits."""
     try:
         seconds = float(timestamp)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         seconds = math.nan
     if isinstance(timestamp, bool) or not math.isfinite(seconds) or not 0 <= seconds * 1000 <= _HIGHEST:
         raise InvalidInputError(

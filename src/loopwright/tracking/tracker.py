@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import signal
 import sys
 import threading
@@ -172,6 +173,19 @@ def _on_sigterm(signum: int, frame: object) -> None:
     # SystemExit unwinds every `with lw.start_run()` (marking the run killed) and lets atexit flush the
     # buffered metrics, which the default action of SIGTERM (die at once) would lose.
     raise SystemExit(128 + signum)
+
+
+def _forget_sigterm_in_child() -> None:
+    # A forked worker (multiprocessing.Pool) is stopped with SIGTERM by its parent: it must die quietly,
+    # as by default, unless it starts runs of its own (then the handler is installed again).
+    global _sigterm_installed
+    if _sigterm_installed and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _sigterm_installed = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_sigterm_in_child)
 
 
 def _handle_sigterm() -> None:
