@@ -42,6 +42,15 @@ def validate_key(kind: str, key: Any) -> str:
                 kind=kind,
                 key=key,
             )
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidKeyError(
+            f"The {kind} key {key!r} is not valid Unicode text (it holds a lone surrogate); it cannot be "
+            "stored.",
+            kind=kind,
+            key=repr(key),
+        ) from None
     if key != key.strip() or any(ord(character) < 32 or ord(character) == 127 for character in key):
         raise InvalidKeyError(
             f"The {kind} key {key!r} has spaces at an end or control characters; remove them.",

@@ -164,3 +164,39 @@ def test_several_processes_log_to_one_new_workspace_without_errors_or_loss(
     blobs = [path for path in (settings.workspace / "artifacts" / "sha256").rglob("*") if path.is_file()]
     assert len(blobs) == workers + 1
     client.close()
+
+
+_POOL = """
+import sys
+from multiprocessing import get_context
+import loopwright as lw
+
+def train(i):
+    lw.connect(lw.Settings(workspace=sys.argv[1]))
+    with lw.start_run(experiment="pool", name=f"w{i}") as run:
+        run.log_metric("loss", 1.0 / (i + 1))
+    return i
+
+if __name__ == "__main__":
+    with get_context(sys.argv[2]).Pool(3) as pool:  # leaving the block sends SIGTERM to idle workers
+        print(sum(1 for _ in pool.map(train, range(6))))
+"""
+
+
+@pytest.mark.parametrize("start_method", ["spawn", "fork"])
+def test_a_process_pool_of_trainers_ends_quietly(tmp_path: Path, start_method: str) -> None:
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL)
+    finished = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "ws"), start_method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (finished.returncode, finished.stdout.strip(), finished.stderr) == (0, "6", "")
+    client = lw.Client(lw.Settings(workspace=tmp_path / "ws"))
+    records = client.search_runs("pool", output="list")
+    client.close()
+    assert sorted(record.name for record in records) == [f"w{index}" for index in range(6)]
+    assert {record.status for record in records} == {lw.RunStatus.FINISHED}

@@ -612,3 +612,39 @@ def test_a_forked_worker_dies_quietly_on_sigterm(client: lw.Client) -> None:
             answer = pipe.read()
         os.waitpid(pid, 0)
     assert answer == "default"
+
+
+@pytest.mark.parametrize(
+    ("options", "error_type", "message"),
+    [
+        ({"params": {"": 1}}, InvalidKeyError, "A param key must not be empty. Got '' instead."),
+        ({"tags": {"a/b": 1}}, InvalidKeyError, "The tag key 'a/b' contains a slash"),
+        ({"params": [1]}, InvalidInputError, "start_run() params must be a mapping of keys to values"),
+        ({"name": "\ud800"}, InvalidKeyError, "The run name key '\\ud800' is not valid Unicode text"),
+        ({"params": {"s": "\ud800"}}, InvalidInputError, "The value of param 's' is not valid Unicode text"),
+    ],
+)
+def test_bad_start_run_input_leaves_no_run_behind(
+    client: lw.Client, options: dict[str, object], error_type: type[Exception], message: str
+) -> None:
+    with pytest.raises(error_type) as caught:
+        lw.start_run(experiment="strict", **options)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message)
+    assert lw.active_run() is None
+    assert client.search_runs(None, output="list") == []
+
+
+def test_wrong_argument_types_and_unencodable_text_get_typed_errors(client: lw.Client) -> None:
+    with lw.start_run(experiment="strict") as run:
+        with pytest.raises(InvalidInputError, match=r"^log_metrics\(\) values must be a mapping"):
+            run.log_metrics(None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match=r"^log_params\(\) values must be a mapping"):
+            run.log_params([("a", 1)])  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match=r"^set_tags\(\) values must be a mapping"):
+            run.set_tags("team=risk")  # type: ignore[arg-type]
+        with pytest.raises(InvalidKeyError, match="lone surrogate"):
+            run.log_metric("\ud800", 1.0)
+        with pytest.raises(InvalidMetricError, match="must be a real number"):
+            run.log_metric("huge", 10**400)
+        run.log_metric("ok", 1.0)
+    assert client.get_run(run.id).metrics == {"ok": 1.0}

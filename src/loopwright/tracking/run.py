@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopwright.errors import InvalidInputError, NotFoundError, RunStateError, TrackingWriteError
 from loopwright.store.records import RunArtifact, RunRecord, RunStatus
-from loopwright.tracking.validation import metric_value, text_value, validate_key
+from loopwright.tracking.validation import mapping, metric_value, text_value, validate_key
 
 if TYPE_CHECKING:
     from loopwright.tracking.tracker import Tracker
@@ -68,6 +68,7 @@ class Run:
         self, values: Mapping[str, float], step: int | None = None, *, timestamp: float | None = None
     ) -> None:
         """Buffer several metrics at the same step. Every value is checked before any is buffered."""
+        values = mapping("log_metrics() values", values)
         milliseconds = (
             time.time_ns() // 1_000_000 if timestamp is None else _milliseconds(", ".join(values), timestamp)
         )
@@ -96,6 +97,7 @@ class Run:
     def log_params(self, values: Mapping[str, Any]) -> None:
         """Record parameters; all are checked, and none is written if one conflicts."""
         self._check_open()
+        values = mapping("log_params() values", values)
         texts = {validate_key("param", key): text_value("param", key, value) for key, value in values.items()}
         self._tracker.store.log_params(self.id, texts)
         self._params.update(texts)
@@ -107,6 +109,7 @@ class Run:
     def set_tags(self, values: Mapping[str, Any]) -> None:
         """Set several tags."""
         self._check_open()
+        values = mapping("set_tags() values", values)
         texts = {validate_key("tag", key): text_value("tag", key, value) for key, value in values.items()}
         self._tracker.store.set_tags(self.id, texts)
 

@@ -22,7 +22,7 @@ from loopwright.store.metadata import MetadataStore
 from loopwright.store.records import RunArtifact, RunStatus
 from loopwright.tracking.run import Run
 from loopwright.tracking.system import system_info
-from loopwright.tracking.validation import validate_key
+from loopwright.tracking.validation import mapping, text_value, validate_key
 from loopwright.tracking.writer import MetricWriter
 
 __all__ = ["DEFAULT_EXPERIMENT", "Tracker"]
@@ -73,6 +73,15 @@ class Tracker:
         experiment_name = validate_key("experiment", experiment or parent_experiment or DEFAULT_EXPERIMENT)
         if name is not None:
             validate_key("run name", name)
+        # Everything the caller passed is checked before a run exists, so bad input leaves no run behind.
+        checked_params = {
+            validate_key("param", key): text_value("param", key, value)
+            for key, value in mapping("start_run() params", params or {}).items()
+        }
+        checked_tags = {
+            validate_key("tag", key): text_value("tag", key, value)
+            for key, value in mapping("start_run() tags", tags or {}).items()
+        }
         experiment_record = self.store.get_or_create_experiment(experiment_name)
         system = system_info(user=self.settings.user, capture_git=self.settings.tracking.capture_git)
         run_id = uuid.uuid4().hex
@@ -84,10 +93,12 @@ class Tracker:
         with self._lock:
             self._stacks.setdefault(threading.get_ident(), []).append(run)
         _handle_sigterm()
-        if params:
-            run.log_params(params)
-        if tags:
-            run.set_tags(tags)
+        try:
+            run.log_params(checked_params)
+            run.set_tags(checked_tags)
+        except BaseException as error:
+            run.end(RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
+            raise
         return run
 
     def active_run(self) -> Run | None:
@@ -169,6 +180,13 @@ _sigterm_installed = False
 
 def _on_sigterm(signum: int, frame: object) -> None:
     global _terminated
+    open_runs = any(tracker.open_runs() for tracker in list(_trackers))
+    if sys.is_finalizing() or not open_runs:
+        # Nothing to save (a pool worker between tasks, or an interpreter already shutting down): die as
+        # SIGTERM's default action would, without raising into atexit callbacks.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     _terminated = True
     # SystemExit unwinds every `with lw.start_run()` (marking the run killed) and lets atexit flush the
     # buffered metrics, which the default action of SIGTERM (die at once) would lose.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import threading
 import time
 import weakref
@@ -156,6 +157,10 @@ class MetricWriter:
             self._thread.start()
 
     def _loop(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            # Let the process's signals (SIGTERM, SIGINT) reach a thread that can run their Python
+            # handlers: one delivered here would wait for a main thread that may be blocked in a lock.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         # Waking twice per interval keeps the promise "a kill -9 loses at most one interval" even counting
         # the batch being written when the process dies, as long as a write takes under half an interval.
         period = self._settings.flush_interval_s / 2
