@@ -211,6 +211,13 @@ def _handle_sigterm() -> None:
     global _sigterm_installed
     if _sigterm_installed or threading.current_thread() is not threading.main_thread():
         return
+    from multiprocessing import parent_process
+
+    if parent_process() is not None:
+        # A multiprocessing worker: its parent stops it with SIGTERM (Pool.terminate) and must not wait
+        # on a handler; runs it leaves open stay "running", as after kill -9.
+        _sigterm_installed = True
+        return
     _sigterm_installed = True
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
