@@ -272,3 +272,53 @@ def test_a_bad_schema_file_is_refused_before_anything_is_saved_or_logged(
         client.log_dataset("orders", pd.DataFrame({"amount": [1.0]}), schema=path)
     assert str(caught.value) == expected
     assert client.list_datasets() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "a: &x [1, 2]\nb: *x\ncolumns: {}\n",
+            "bad.yaml, line 1: anchors and aliases (&name, *name) are not supported in schema files; write the "
+            "values out.",
+        ),
+        (
+            "columns: &a {amount: *a}\n",
+            "bad.yaml, line 1: anchors and aliases (&name, *name) are not supported in schema files; write the "
+            "values out.",
+        ),
+        (
+            "columns:\n  amount: {type: float64}\n  amount: {type: int64}\n",
+            "bad.yaml, line 3: the key 'amount' appears twice in the same mapping.",
+        ),
+        (
+            "columns:\n  ? [a, b]\n  : {type: string}\n",
+            "bad.yaml, line 2: a key must be a plain name (no lists, mappings or '<<' merges).",
+        ),
+    ],
+)
+def test_schema_files_with_aliases_duplicates_or_odd_keys_are_refused(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SchemaFileError) as caught:
+        DataSchema.load(path)
+    assert str(caught.value) == message.replace("bad.yaml", str(path))
+
+
+def test_a_billion_laughs_schema_is_refused_at_once(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 8):
+        levels.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    path = tmp_path / "laughs.yaml"
+    path.write_text("\n".join(levels) + "\ncolumns: {}\n")
+    with pytest.raises(SchemaFileError, match="anchors and aliases"):
+        DataSchema.load(path)
+
+
+def test_a_schema_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("columns:\n  café: {type: string}\n".encode("latin-1"))
+    with pytest.raises(SchemaFileError, match=r"is not UTF-8 text \(invalid continuation byte at byte 14\)"):
+        DataSchema.load(path)

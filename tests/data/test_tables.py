@@ -549,3 +549,21 @@ def test_a_column_of_complex_numbers_is_refused_naming_it(client: lw.Client, set
         "cannot version: "
     )
     assert client.list_datasets() == []
+
+
+def test_a_parquet_file_with_damaged_pages_is_refused_naming_it(
+    client: lw.Client, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "damaged.parquet"
+    column = (np.arange(200_000) % 7).astype("int64")  # compressible, so the pages hold snappy copy tags
+    pq.write_table(pa.table({"x": column}), path, compression="snappy", use_dictionary=False)
+    data = bytearray(path.read_bytes())
+    for position in range(100, len(data) // 2, 13):  # the pages; the footer at the end stays valid
+        data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataInputError) as caught:
+        client.log_dataset("damaged", path)
+    assert str(caught.value) == (
+        f"The file {str(path)!r} is damaged and cannot be read: Corrupt snappy compressed data."
+    )
+    assert client.list_datasets() == []

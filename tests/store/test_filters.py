@@ -107,3 +107,9 @@ def test_order_by_items() -> None:
         parse_order_by(["metrics.accuracy downward"])
     with pytest.raises(FilterSyntaxError, match="must start with a field"):
         parse_order_by(["'accuracy'"])
+
+
+def test_a_filter_nested_too_deeply_is_refused_not_a_crash() -> None:
+    with pytest.raises(FilterSyntaxError, match="nests parentheses or 'not' more than 64 levels deep"):
+        compile_filter("(" * 600 + "metrics.loss < 1" + ")" * 600)
+    compile_filter("(" * 60 + "metrics.loss < 1" + ")" * 60)  # deep but fine

@@ -127,7 +127,7 @@ class DataSchema(BaseModel):
                 f"{source} is empty; a schema needs at least a 'columns:' mapping.", source=source
             )
         lines: dict[tuple[str, ...], int] = {}
-        data = _plain(node, (), lines)
+        data = _plain(node, (), lines, source, set())
         try:
             return cls.model_validate(data)
         except ValidationError as error:
@@ -151,6 +151,12 @@ class DataSchema(BaseModel):
         target = Path(path)
         try:
             text = target.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise SchemaFileError(
+                f"The schema file {str(target)!r} is not UTF-8 text ({error.reason} at byte {error.start}); "
+                "save it as UTF-8.",
+                source=str(target),
+            ) from None
         except OSError as error:
             raise SchemaFileError(
                 f"The schema file {str(target)!r} cannot be read: {error}.", source=str(target)
@@ -158,22 +164,52 @@ class DataSchema(BaseModel):
         return cls.from_yaml(text, source=str(target))
 
 
-def _plain(node: Any, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> Any:
-    """A composed YAML node as plain Python, recording the line of every mapping key and item."""
+def _plain(
+    node: Any, path: tuple[str, ...], lines: dict[tuple[str, ...], int], source: str, seen: set[int]
+) -> Any:
+    """A composed YAML node as plain Python, recording the line of every mapping key and item.
+
+    Anchors and aliases (``&a`` / ``*a``) are refused: a schema has no use for them, and expanding them is
+    how a small file becomes an enormous (or endless) one."""
     import yaml
 
-    lines[path] = node.start_mark.line + 1
+    line = node.start_mark.line + 1
+    if id(node) in seen:
+        raise SchemaFileError(
+            f"{source}, line {line}: anchors and aliases (&name, *name) are not supported in schema files; "
+            "write the values out.",
+            source=source,
+            line=line,
+        )
+    seen.add(id(node))
+    lines[path] = line
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader("").construct_object(key_node)  # scalars only; keys are names
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                raise SchemaFileError(
+                    f"{source}, line {key_line}: a key must be a plain name (no lists, mappings or '<<' "
+                    "merges).",
+                    source=source,
+                    line=key_line,
+                )
+            key = yaml.SafeLoader("").construct_object(key_node)
+            if key in result:
+                raise SchemaFileError(
+                    f"{source}, line {key_line}: the key {key!r} appears twice in the same mapping.",
+                    source=source,
+                    line=key_line,
+                )
             child = (*path, str(key))
-            lines[child] = key_node.start_mark.line + 1
-            result[key] = _plain(value_node, child, lines)
-            lines[child] = key_node.start_mark.line + 1
+            lines[child] = key_line
+            result[key] = _plain(value_node, child, lines, source, seen)
+            lines[child] = key_line
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, (*path, str(index)), lines) for index, item in enumerate(node.value)]
+        return [
+            _plain(item, (*path, str(index)), lines, source, seen) for index, item in enumerate(node.value)
+        ]
     return yaml.SafeLoader("").construct_object(node)
 
 

@@ -303,6 +303,10 @@ def _guarded(raw: Iterator[pa.RecordBatch], schema: pa.Schema, source: str) -> I
     try:
         for batch in raw:
             yield _cast_batch(batch, schema, source)
+    except OSError as error:  # a damaged file: e.g. corrupt compressed pages behind a valid footer
+        raise DataInputError(
+            f"The {source} is damaged and cannot be read: {str(error).rstrip('.')}.", source=source
+        ) from error
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         # e.g. a CSV column inferred as int64 from its first block that holds 'n/a' further down
         raise DataInputError(

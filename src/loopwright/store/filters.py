@@ -75,6 +75,9 @@ _ATTRIBUTES: dict[str, tuple[Any, str]] = {
     "end_time": (runs.c.end_ms, "time"),
 }
 
+MAX_DEPTH = 64
+"""Deepest nesting of parentheses and ``not`` a filter may use (deeper would exhaust the stack)."""
+
 _KEYWORDS = {"and", "or", "not", "in", "is", "null", "like", "ilike", "asc", "desc"}
 
 
@@ -171,6 +174,7 @@ class _Parser:
         self.expression = expression
         self.tokens = _tokenize(expression)
         self.index = 0
+        self.depth = 0
 
     @property
     def current(self) -> _Token:
@@ -222,14 +226,25 @@ class _Parser:
         return parts[0] if len(parts) == 1 else and_(*parts)
 
     def parse_term(self) -> ColumnElement[bool]:
-        if self.current.kind == "punct" and self.current.text == "(":
-            self.advance()
-            inner = self.parse_or()
-            self.expect_punct(")")
-            return inner
-        if self.accept("not"):
-            return not_(self.parse_term())
-        return self.parse_comparison()
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FilterSyntaxError(
+                f"The filter nests parentheses or 'not' more than {MAX_DEPTH} levels deep at position "
+                f"{self.current.position}; simplify it.",
+                expression=self.expression,
+                position=self.current.position,
+            )
+        try:
+            if self.current.kind == "punct" and self.current.text == "(":
+                self.advance()
+                inner = self.parse_or()
+                self.expect_punct(")")
+                return inner
+            if self.accept("not"):
+                return not_(self.parse_term())
+            return self.parse_comparison()
+        finally:
+            self.depth -= 1
 
     def parse_comparison(self) -> ColumnElement[bool]:
         token = self.current

@@ -600,7 +600,7 @@ if hasattr(os, "register_at_fork"):
 def _check_count(field: str, value: object, *, allow_none: bool) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**63 - 1:
         expected = "a non-negative integer" + (" or None" if allow_none else "")
         raise InvalidInputError(
             f"{field} must be {expected}. Got {value!r} instead.", field=field, value=repr(value)
