@@ -55,6 +55,8 @@ from _data_memory import process_peak_mb
 from tracking import (
     BenchmarkError,
     Side,
+    _cell,
+    _ratio,
     child_environment,
     installed_python,
     installed_version,
@@ -441,29 +443,6 @@ def build_rows(results: Mapping[str, Any], rows: int, big_rows: int | None) -> l
             )
         table.append(row)
     return table
-
-
-def _ratio(value: float) -> str:
-    return f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
-
-
-def _number(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    if value >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
-def _cell(summary: Mapping[str, Any] | None, unit: str) -> str:
-    if not summary:
-        return "—"
-    text = f"{_number(summary['median'])} {unit}"
-    if summary.get("n", 1) > 1:
-        text += f"\n[{_number(summary['min'])}-{_number(summary['max'])}]"
-    return text
 
 
 def _ratio_text(row: Row) -> str:
