@@ -34,9 +34,7 @@ profile <= 3 s, schema checks <= 1 s. Results: ``benchmarks/results/data.json`` 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import fcntl
 import json
 import platform
 import re
@@ -44,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,8 @@ from tracking import (
     BenchmarkError,
     Side,
     _cell,
+    _file_lock,
+    _pip,
     _ratio,
     child_environment,
     installed_python,
@@ -89,23 +89,6 @@ TARGETS = {
 
 
 # --- the Evidently environment ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (two benchmarks must not build the same venv at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _pip(python: Path, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
-    command = [str(python), "-m", "pip", *args, "--disable-pip-version-check"]
-    return subprocess.run(command, capture_output=capture, text=True, check=False, env=child_environment())
 
 
 def _choose_evidently(python: Path) -> str:
