@@ -37,11 +37,17 @@ __all__ = [
     "events",
     "experiments",
     "latest_metrics",
+    "leases",
     "metadata",
     "metrics",
     "params",
+    "pipeline_runs",
+    "pipelines",
     "run_tags",
     "runs",
+    "step_runs",
+    "trigger_firings",
+    "triggers",
 ]
 
 # Stable constraint names, so migrations can refer to them on every backend.
@@ -237,4 +243,95 @@ check_results = Table(
     Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Index(None, "dataset_version_id"),
+)
+
+# --- pipelines and triggers (migration 0003) -----------------------------------------------------------
+
+# A pipeline known to the workspace: its import reference and the hash of its latest definition.
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("ref", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("definition_hash", String(64), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# The pipeline-specific facts of a run of kind "pipeline": which definition ran, with which parameters,
+# the snapshot of its code (an artifact), and the trigger firing that started it, if any.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("pipeline_id", Integer, ForeignKey("pipelines.id", ondelete="CASCADE"), nullable=False),
+    Column("definition_hash", String(64), nullable=False),
+    Column("code_artifact_id", String(32), ForeignKey("artifacts.id"), nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("executor", String(KEY_LENGTH), nullable=False),
+    Column("trigger_cause", Text, nullable=True),
+    Index(None, "pipeline_id"),
+)
+
+# One execution of a step (a run of kind "step"): its cache key and the parts it was made of (so
+# `explain` can say which part changed), whether it hit the cache, and the run that produced its outputs.
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step", String(KEY_LENGTH), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("key_parts", JSON, nullable=True),
+    Column("cache_status", String(16), nullable=False),
+    Column("source_run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("outputs", JSON, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "cache_key"),
+    Index(None, "pipeline_run_id"),
+)
+
+# What starts a pipeline on its own: a cron schedule, a new version of a dataset, an alert.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(KEY_LENGTH), nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("spec", String(KEY_LENGTH), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_checked_ms", BigInteger, nullable=True),
+    UniqueConstraint("pipeline", "kind", "spec"),
+)
+
+# Every firing of a trigger, with its cause. (trigger_id, fire_key) is unique: the key names the occasion
+# (a scheduled minute, a dataset version), so two schedulers can never start the same occasion twice.
+trigger_firings = Table(
+    "trigger_firings",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("trigger_id", String(32), ForeignKey("triggers.id", ondelete="CASCADE"), nullable=False),
+    Column("fire_key", String(KEY_LENGTH), nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("scheduler", String(KEY_LENGTH), nullable=False),
+    Column("fired_ms", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("trigger_id", "fire_key"),
+)
+
+# Time-limited ownership of a named job (e.g. "scheduler"), renewed by its holder while it lives.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(KEY_LENGTH), primary_key=True),
+    Column("holder", String(KEY_LENGTH), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
 )
