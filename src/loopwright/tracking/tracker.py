@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import signal
@@ -11,7 +12,7 @@ import threading
 import traceback
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,20 @@ class Tracker:
             run.end(RunStatus.FAILED, error=f"{type(error).__name__}: {error}")
             raise
         return run
+
+    @contextlib.contextmanager
+    def attached(self, run_id: str, name: str, experiment: str) -> Iterator[Run]:
+        """Make an existing run (created elsewhere, e.g. a pipeline step started by its parent process)
+        the active one of this thread while the block runs; flush what it logged at the end. The run is
+        not ended here: whoever created it ends it."""
+        run = Run(self, run_id, name, experiment)
+        with self._lock:
+            self._stacks.setdefault(threading.get_ident(), []).append(run)
+        try:
+            yield run
+        finally:
+            self.pop(run)
+            self.writer.flush()
 
     def active_run(self) -> Run | None:
         """The innermost run of this thread not yet ended; else the main thread's; else ``None``."""
