@@ -9,13 +9,22 @@ the one deliberate upward reference in the layering (docs/architecture.md, "The 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["default_client", "open_client", "set_default_client_provider"]
+__all__ = [
+    "default_client",
+    "open_client",
+    "scoped_client",
+    "set_default_client_provider",
+    "using_client",
+]
 
 _provider: Callable[[], Any] | None = None
+_scoped: ContextVar[Any] = ContextVar("loopwright_scoped_client", default=None)
 
 
 def set_default_client_provider(provider: Callable[[], Any]) -> None:
@@ -33,5 +42,23 @@ def default_client() -> Any:
 
 
 def open_client(settings: Any) -> Any:
-    """A new :class:`~loopwright.Client` on ``settings`` (a process worker opening the workspace)."""
-    return importlib.import_module("loopwright.client").Client(settings)
+    """A new :class:`~loopwright.Client` on ``settings``, made this process's default (a process worker
+    opening the workspace): ``lw.log_metric`` inside a step then logs to the step's run in this workspace,
+    not to a client inherited from the parent process through ``fork``."""
+    return importlib.import_module("loopwright.client").connect(settings)
+
+
+@contextlib.contextmanager
+def using_client(client: Any) -> Iterator[None]:
+    """Make ``client`` the one the module-level helpers (``lw.log_metric`` …) use in this thread or task
+    while the block runs: a pipeline step run on a client that is not the default logs to its own run."""
+    token = _scoped.set(client)
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
+
+
+def scoped_client() -> Any:
+    """The client set by :func:`using_client` around the current code, or ``None``."""
+    return _scoped.get()

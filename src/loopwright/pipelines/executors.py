@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopwright._context import using_client
 from loopwright.pipelines.materializers import load_output, save_output
 from loopwright.pipelines.step import Step, check_output
 from loopwright.settings import Settings
@@ -142,7 +143,7 @@ def execute(task: StepTask, client: Client, *, keep_values: bool) -> StepResult:
             for name, value in task.arguments.items()
         }
         scratch = Path(client.settings.workspace).expanduser().absolute() / "tmp"
-        with client.tracker.attached(task.run_id, task.call_name, task.experiment):
+        with using_client(client), client.tracker.attached(task.run_id, task.call_name, task.experiment):
             value = task.step.function(**arguments)
         outputs = check_output(task.step, value)
         refs = [

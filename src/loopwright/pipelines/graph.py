@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopwright.errors import PipelineDefinitionError
+from loopwright.errors import LoopwrightError, PipelineDefinitionError
 from loopwright.pipelines.step import Step, compatible, tracing, type_name
 
 __all__ = ["DataRef", "Graph", "StepCall", "StepOutput", "Tracer", "latest", "trace"]
@@ -176,6 +176,17 @@ def trace(pipeline: str, body: Callable[..., Any], params: Mapping[str, Any]) ->
     token = tracing.set(tracer)
     try:
         output = body(**params)
+    except LoopwrightError:
+        raise
+    except Exception as error:
+        where = _innermost_user_frame(error, body)
+        raise PipelineDefinitionError(
+            f"The body of pipeline {pipeline!r} raised {type(error).__name__} at {where} while its graph was "
+            f"built: {error}. In the body, step calls return placeholders, not values: compute with values "
+            "inside steps, and only call steps and pass their outputs along in the pipeline body.",
+            pipeline=pipeline,
+            location=where,
+        ) from error
     finally:
         tracing.reset(token)
     if not tracer.calls:
@@ -212,3 +223,16 @@ def _check_types(call: StepCall, parameter: str, output: StepOutput) -> None:
             expected=type_name(expected),
             received=type_name(produced),
         )
+
+
+def _innermost_user_frame(error: BaseException, body: Callable[..., Any]) -> str:
+    """``file:line`` in the pipeline body's file where ``error`` was raised (else the body's own line)."""
+    code = getattr(body, "__code__", None)
+    location = "<unknown>" if code is None else f"{code.co_filename}:{code.co_firstlineno}"
+    traceback = error.__traceback__
+    while traceback is not None:
+        frame_code = traceback.tb_frame.f_code
+        if code is not None and frame_code.co_filename == code.co_filename:
+            location = f"{frame_code.co_filename}:{traceback.tb_lineno}"
+        traceback = traceback.tb_next
+    return location

@@ -228,4 +228,4 @@ def _array_like(value: Any) -> Any:
         rows = value.hash_rows(seed=0).to_numpy().tobytes()
         layout = [[name, str(dtype)] for name, dtype in value.schema.items()]
         return {"polars": [layout, hashlib.sha256(rows).hexdigest()]}
-    raise Unhashable(f"a {type(value).__qualname__}")
+    raise Unhashable(f"an object of type {type(value).__qualname__}")

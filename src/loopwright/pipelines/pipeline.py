@@ -65,6 +65,7 @@ class Pipeline:
 
             check_pipeline_triggers(self.name, schedule, self.triggers, location)
         self._hints: dict[str, Any] | None = None
+        self._code_hash: str | None = None
         self.__doc__ = function.__doc__
         self.__wrapped__ = function
 
@@ -118,7 +119,9 @@ class Pipeline:
 
     def definition_hash(self, graph: Graph) -> str:
         """The hash of the pipeline's code and graph: which steps (by code) are wired how."""
-        parts = [code_hash(self.function)]
+        if self._code_hash is None:
+            self._code_hash = code_hash(self.function)
+        parts = [self._code_hash]
         for call in graph.calls:
             wiring = {parameter: _wiring(value) for parameter, value in sorted(call.arguments.items())}
             parts.append(json.dumps([call.name, call.step.code_hash, wiring], sort_keys=True, default=str))
@@ -345,6 +348,8 @@ def jsonable_params(values: Mapping[str, Any]) -> dict[str, Any]:
             result[name] = f"{value.name}@v{value.version}"
         elif isinstance(value, DataRef):
             result[name] = repr(value)
+        elif isinstance(value, dt.date | Path):  # as the CLI takes them back: -p day=2024-02-03
+            result[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
         else:
             try:
                 json.dumps(value, allow_nan=False)

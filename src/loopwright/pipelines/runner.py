@@ -10,6 +10,7 @@ reuses every step that finished.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import json
 import uuid
 import warnings
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopwright._context import default_client
-from loopwright.errors import NotFoundError, StepFailedError
+from loopwright.errors import InvalidInputError, NotFoundError, StepFailedError
 from loopwright.pipelines.executors import DataInput, OutputInput, StepResult, StepTask, make_executor
 from loopwright.pipelines.graph import DataRef, Graph, StepCall, StepOutput
 from loopwright.pipelines.hashing import Unhashable, digest_of, value_digest
@@ -158,8 +159,20 @@ def run_pipeline(
     values = coerce_params(pipeline, params or {})
     graph = pipeline.trace(values)
     datasets = _resolve_data(client, graph, values)
+    _sync_triggers(client, pipeline)
     runner = _Runner(client, pipeline, graph, values, datasets, cache=cache)
     return runner.run(executor_name, max_workers or pipeline.max_workers, trigger_cause, run_name)
+
+
+def _sync_triggers(client: Client, pipeline: Pipeline) -> None:
+    """Keep the workspace's code triggers in step with the pipeline's ``schedule=`` / ``on=`` (one read
+    when nothing changed). A pipeline that cannot be imported by a scheduler still runs, with a warning."""
+    from loopwright.pipelines.triggers import sync_pipeline_triggers
+
+    try:
+        sync_pipeline_triggers(client, pipeline)
+    except InvalidInputError as error:
+        warnings.warn(f"The triggers of pipeline {pipeline.name!r} are not registered: {error}", stacklevel=3)
 
 
 def _resolve_data(client: Client, graph: Graph, params: dict[str, Any]) -> dict[DataRef, Any]:
@@ -220,7 +233,7 @@ class _Runner:
         )
         self.run_id, self.experiment = run.id, run.experiment
         try:
-            self.catalog.record_pipeline_run(
+            self.experiment_id = self.catalog.record_pipeline_run(
                 run.id,
                 pipeline=pipeline.name,
                 ref=pipeline.ref,
@@ -230,17 +243,13 @@ class _Runner:
                 params=jsonable_params(self.params),
                 executor=executor_name,
                 trigger_cause=trigger_cause,
+                inputs=[version.lineage_ref()[::-1] for version in self.datasets.values()],
             )
-            if snapshot is not None:
-                client.store.link_artifact(run.id, snapshot, "input", "code")
-            for version in self.datasets.values():
-                run.log_input(version)
-            self.experiment_id = self.catalog.experiment_id(run.id)
             with make_executor(executor_name, client, max_workers) as executor:
                 failure = self._execute(executor)
         except BaseException as error:
             run.end(
-                RunStatus.KILLED if isinstance(error, KeyboardInterrupt) else RunStatus.FAILED,
+                RunStatus.KILLED if isinstance(error, KeyboardInterrupt | SystemExit) else RunStatus.FAILED,
                 error=repr(error),
             )
             raise
@@ -354,7 +363,7 @@ class _Runner:
             step=call.name,
             status=RunStatus.FAILED if failed else RunStatus.FINISHED,
             cache_status="miss" if key["status"] == "enabled" else key["status"],
-            cache_key=None if failed else key["key"],
+            cache_key=None if failed or not key["complete"] else key["key"],
             key_parts=key["record"],
             inputs=self._input_edges(call),
             outputs=result.outputs,
@@ -379,21 +388,25 @@ class _Runner:
         shown: dict[str, str] = {}
         inputs: dict[str, str] = {}
         status, reason = "enabled", None
+        complete = True  # every input hashed: the result may answer later runs, even if this one ran anyway
         for name, value in sorted(call.arguments.items()):
             if name in settings.ignore:
                 continue
             try:
                 digest = self._argument_digest(value, inputs, name)
             except Unhashable as error:
-                status = "disabled"
+                status, complete = "disabled", False
                 reason = f"input {name!r} has no stable content hash ({error})"
-                warnings.warn(
+                # Shown at the step call in the pipeline body (the user's line), and on every run.
+                filename, _, line = call.location.rpartition(":")
+                warnings.warn_explicit(
                     f"Step {call.name!r} of pipeline {self.pipeline.name!r} runs without its cache: "
                     "its input "
                     f"{name!r} is {error}, which has no stable content hash. Pass data as a step output, a "
                     f"dataset version or a JSON-able value, or add {name!r} to the step's ignore=[...].",
                     CacheDisabledWarning,
-                    stacklevel=2,
+                    filename or call.location,
+                    int(line) if line.isdigit() else 0,
                 )
                 continue
             if digest is not None:
@@ -412,7 +425,7 @@ class _Runner:
         }
         key = digest_of(json.dumps(parts, sort_keys=True))
         record = {**parts, "param_values": shown, "reason": reason}
-        return {"key": key, "status": status, "record": record}
+        return {"key": key, "status": status, "record": record, "complete": complete}
 
     def _argument_digest(self, value: Any, inputs: dict[str, str], name: str) -> str | None:
         """The digest of a parameter value (``None`` for step outputs and datasets, which go to
@@ -519,11 +532,19 @@ class _Runner:
         if not sources:
             return None
         data = json.dumps(sources, sort_keys=True, indent=1).encode("utf-8")
+        # The same code is stored once; remembered per store so a re-run does not write or look it up again.
+        remembered = (id(self.client.store), hashlib.sha256(data).hexdigest())
+        if remembered in _snapshots and self.client.artifacts.exists(remembered[1]):
+            return _snapshots[remembered]
         blob = self.client.artifacts.put_bytes(data)
         record = self.client.store.record_artifact(
             "file", blob.digest, blob.size, media_type="application/json", properties={"code_snapshot": True}
         )
+        _snapshots[remembered] = record.id
         return record.id
+
+
+_snapshots: dict[tuple[int, str], str] = {}
 
 
 def _contains_placeholder(value: Any) -> bool:
@@ -543,7 +564,8 @@ def _short(value: Any) -> str:
 
 def _last_line(text: str | None) -> str:
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "unknown error"
+    # Without its final period: the message that quotes it goes on after it.
+    return lines[-1].strip().rstrip(".") if lines else "unknown error"
 
 
 def code_snapshot(client: Client, artifact_id: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import inspect
+import math
 import sys
 import types
 import typing
@@ -61,8 +62,22 @@ class Step(Generic[P, R]):
         self.function: Callable[P, R] = function
         self.name = validate_key("step name", name or function.__name__)
         self.signature = inspect.signature(function)
-        ignored = frozenset(ignore)
-        unknown = sorted(ignored - set(self.signature.parameters))
+        if not isinstance(cache, bool):
+            raise PipelineDefinitionError(
+                f"The 'cache' of step {self.name!r} must be True or False. Got {cache!r} instead.",
+                step=self.name,
+                cache=repr(cache),
+            )
+        try:  # one name given as text means that name, not its letters
+            ignored = frozenset([ignore] if isinstance(ignore, str) else ignore)
+        except TypeError:
+            raise PipelineDefinitionError(
+                f"The 'ignore' of step {self.name!r} must be a list of its parameter names. "
+                f"Got {ignore!r} instead.",
+                step=self.name,
+                ignore=repr(ignore),
+            ) from None
+        unknown = sorted(ignored - set(self.signature.parameters), key=repr)
         if unknown:
             raise PipelineDefinitionError(
                 f"The 'ignore' of step {self.name!r} names {', '.join(map(repr, unknown))}, which "
@@ -75,7 +90,10 @@ class Step(Generic[P, R]):
         if isinstance(expire, dt.timedelta):
             expire = expire.total_seconds()
         if expire is not None and (
-            not isinstance(expire, int | float) or isinstance(expire, bool) or expire <= 0
+            not isinstance(expire, int | float)
+            or isinstance(expire, bool)
+            or not math.isfinite(expire)
+            or expire <= 0
         ):
             raise PipelineDefinitionError(
                 f"The 'expire' of step {self.name!r} must be a positive number of seconds or a timedelta. "
@@ -278,4 +296,5 @@ def _check_one(step_object: Step[..., Any], value: Any, annotation: Any, what: s
 def _describe(value: Any) -> str:
     if isinstance(value, tuple):
         return f"a tuple of {len(value)}"
-    return f"a {type_name(type(value))}"
+    name = type_name(type(value))
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"

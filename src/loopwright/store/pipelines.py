@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 
 from loopwright.errors import NotFoundError
 from loopwright.store.metadata import MetadataStore, now_ms
@@ -131,6 +131,9 @@ class PipelineCatalog:
 
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
+        self._artifact_upsert = store._insert(artifacts).on_conflict_do_nothing(
+            index_elements=["kind", "digest"]
+        )
 
     # --- pipelines and their runs --------------------------------------------------------------------
 
@@ -146,8 +149,11 @@ class PipelineCatalog:
         params: Mapping[str, Any],
         executor: str,
         trigger_cause: str | None,
-    ) -> None:
-        """Upsert the pipeline (its latest reference and definition) and record the run's facts."""
+        inputs: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """Upsert the pipeline (its latest reference and definition) and record the run's facts, its code
+        snapshot and its dataset ``inputs`` (``(name, artifact id)``) as lineage, in one transaction.
+        Returns the run's experiment id (its steps are created in the same experiment)."""
         now = now_ms()
         with self._store._write() as connection:
             connection.execute(
@@ -173,6 +179,25 @@ class PipelineCatalog:
                     executor=executor,
                     trigger_cause=trigger_cause,
                 )
+            )
+            edges = [("code", code_artifact_id)] if code_artifact_id is not None else []
+            edges += list(inputs)
+            if edges:
+                connection.execute(
+                    _INSERT_EVENT,
+                    [
+                        {
+                            "run_id": run_id,
+                            "artifact_id": artifact,
+                            "direction": "input",
+                            "name": name,
+                            "created_ms": now,
+                        }
+                        for name, artifact in edges
+                    ],
+                )
+            return int(
+                connection.execute(select(runs.c.experiment_id).where(runs.c.id == run_id)).scalar_one()
             )
 
     def list_pipelines(self) -> list[PipelineSummary]:
@@ -256,9 +281,11 @@ class PipelineCatalog:
         system: Mapping[str, Any],
     ) -> None:
         """Insert the running step run (metrics the step logs need it to exist)."""
-        self._store.create_run(
-            experiment_id, step, run_id=run_id, parent_id=pipeline_run_id, kind="step", system=system
+        row = _run_row(
+            run_id, experiment_id, pipeline_run_id, step, RunStatus.RUNNING, now_ms(), None, system
         )
+        with self._store._write() as connection:
+            connection.execute(_INSERT_RUN, [row])
 
     def finish_step(
         self,
@@ -282,49 +309,33 @@ class PipelineCatalog:
         here too (a cache hit, which never runs). Returns ``outputs`` with their artifact ids."""
         now = now_ms()
         recorded: list[OutputRef] = []
+        # Prebuilt statements with bound parameters: SQLAlchemy compiles each once, which keeps a step's
+        # bookkeeping to a millisecond or two (building statements with .values() costs more than the I/O).
         with self._store._write() as connection:
             if experiment_id is not None:
-                allowed = {"user", "host", "pid", "source", "git_commit", "git_dirty", "python_version"}
-                connection.execute(
-                    insert(runs).values(
-                        id=run_id,
-                        experiment_id=experiment_id,
-                        parent_id=pipeline_run_id,
-                        name=step,
-                        kind="step",
-                        status=status.value,
-                        start_ms=now,
-                        end_ms=now,
-                        error=error,
-                        **{key: value for key, value in (system or {}).items() if key in allowed},
-                    )
-                )
+                row = _run_row(run_id, experiment_id, pipeline_run_id, step, status, now, error, system or {})
+                connection.execute(_INSERT_RUN, [{**row, "end_ms": now}])
             else:
                 connection.execute(
-                    update(runs)
-                    .where(runs.c.id == run_id)
-                    .values(status=status.value, end_ms=now, error=error)
+                    _END_RUN, {"target": run_id, "status": status.value, "end_ms": now, "error": error}
                 )
             for output in outputs:
                 artifact_id = output.artifact_id
                 if artifact_id is None:
                     connection.execute(
-                        self._store._insert(artifacts)
-                        .values(
-                            id=uuid.uuid4().hex,
-                            kind=output.kind,
-                            digest=output.digest,
-                            size=output.size,
-                            media_type=output.media_type,
-                            created_ms=now,
-                            properties=dict(output.properties),
-                        )
-                        .on_conflict_do_nothing(index_elements=["kind", "digest"])
+                        self._artifact_upsert,
+                        {
+                            "id": uuid.uuid4().hex,
+                            "kind": output.kind,
+                            "digest": output.digest,
+                            "size": output.size,
+                            "media_type": output.media_type,
+                            "created_ms": now,
+                            "properties": dict(output.properties),
+                        },
                     )
                     artifact_id = connection.execute(
-                        select(artifacts.c.id).where(
-                            artifacts.c.kind == output.kind, artifacts.c.digest == output.digest
-                        )
+                        _ARTIFACT_ID, {"kind": output.kind, "digest": output.digest}
                     ).scalar_one()
                 recorded.append(
                     OutputRef(
@@ -346,39 +357,34 @@ class PipelineCatalog:
                 for ref in recorded
             ]
             if edges:
-                connection.execute(insert(events), [{**edge, "created_ms": now} for edge in edges])
+                connection.execute(_INSERT_EVENT, [{**edge, "created_ms": now} for edge in edges])
             connection.execute(
-                insert(step_runs).values(
-                    run_id=run_id,
-                    pipeline_run_id=pipeline_run_id,
-                    step=step,
-                    cache_key=cache_key,
-                    key_parts=dict(key_parts),
-                    cache_status=cache_status,
-                    source_run_id=source_run_id,
-                    outputs=[ref.to_dict() for ref in recorded],
-                    created_ms=now,
-                )
+                _INSERT_STEP,
+                [
+                    {
+                        "run_id": run_id,
+                        "pipeline_run_id": pipeline_run_id,
+                        "step": step,
+                        "cache_key": cache_key,
+                        "key_parts": dict(key_parts),
+                        "cache_status": cache_status,
+                        "source_run_id": source_run_id,
+                        "outputs": [ref.to_dict() for ref in recorded],
+                        "created_ms": now,
+                    }
+                ],
             )
         return recorded
 
     def find_cached(self, cache_key: str, *, not_before_ms: int | None = None) -> StepRecord | None:
-        """The newest finished execution that produced outputs under ``cache_key`` (a miss that ran, not
-        a hit pointing elsewhere), or ``None``."""
-        statement = (
-            self._step_query()
-            .where(
-                step_runs.c.cache_key == cache_key,
-                step_runs.c.cache_status == "miss",
-                runs.c.status == RunStatus.FINISHED.value,
-            )
-            .order_by(runs.c.end_ms.desc())
-            .limit(1)
-        )
-        if not_before_ms is not None:
-            statement = statement.where(runs.c.end_ms >= not_before_ms)
+        """The newest finished execution that produced outputs under ``cache_key`` (one that ran, not a
+        hit pointing elsewhere), or ``None``. Executions whose key left out an unhashable input carry no
+        ``cache_key``, so they never answer."""
         with self._store._read() as connection:
-            row = connection.execute(statement).first()
+            row = connection.execute(
+                _FIND_CACHED,
+                {"key": cache_key, "not_before": -(2**62) if not_before_ms is None else not_before_ms},
+            ).first()
         return None if row is None else _step(row)
 
     def steps(self, pipeline_run_id: str) -> list[StepRecord]:
@@ -431,6 +437,58 @@ class PipelineCatalog:
         return select(step_runs, runs.c.status, runs.c.start_ms, runs.c.end_ms, runs.c.error).join(
             runs, runs.c.id == step_runs.c.run_id
         )
+
+
+_RUN_SYSTEM_COLUMNS = ("user", "host", "pid", "source", "git_commit", "git_dirty", "python_version")
+_INSERT_RUN = insert(runs)
+_END_RUN = (
+    update(runs)
+    .where(runs.c.id == bindparam("target"))
+    .values(status=bindparam("status"), end_ms=bindparam("end_ms"), error=bindparam("error"))
+)
+_ARTIFACT_ID = select(artifacts.c.id).where(
+    artifacts.c.kind == bindparam("kind"), artifacts.c.digest == bindparam("digest")
+)
+_INSERT_EVENT = insert(events)
+_INSERT_STEP = insert(step_runs)
+_FIND_CACHED = (
+    select(step_runs, runs.c.status, runs.c.start_ms, runs.c.end_ms, runs.c.error)
+    .join(runs, runs.c.id == step_runs.c.run_id)
+    .where(
+        step_runs.c.cache_key == bindparam("key"),
+        step_runs.c.cache_status != "hit",  # a hit points at another execution's outputs
+        runs.c.status == RunStatus.FINISHED.value,
+        runs.c.end_ms >= bindparam("not_before"),
+    )
+    .order_by(runs.c.end_ms.desc())
+    .limit(1)
+)
+
+
+def _run_row(
+    run_id: str,
+    experiment_id: int,
+    parent_id: str,
+    name: str,
+    status: RunStatus,
+    start_ms: int,
+    error: str | None,
+    system: Mapping[str, Any],
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": run_id,
+        "experiment_id": experiment_id,
+        "parent_id": parent_id,
+        "name": name,
+        "kind": "step",
+        "status": status.value,
+        "start_ms": start_ms,
+        "end_ms": None,
+        "error": error,
+        "environment": None,
+    }
+    row.update({column: system.get(column) for column in _RUN_SYSTEM_COLUMNS})
+    return row
 
 
 def _step(row: Row[Any]) -> StepRecord:
