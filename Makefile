@@ -43,6 +43,8 @@ typecheck: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/tracking.py
 	$(BIN)/python benchmarks/data.py
+	$(BIN)/python benchmarks/pipelines.py
+	$(BIN)/python benchmarks/registry.py
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests benchmarks

@@ -18,10 +18,11 @@ To point at another workspace, build settings and connect: ``lw.connect(lw.Setti
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from loopwright._context import scoped_client, set_default_client_provider
 from loopwright.errors import InvalidInputError, NotFoundError, RunStateError
 from loopwright.settings import Settings
 from loopwright.store.artifacts import ArtifactStore
@@ -31,36 +32,76 @@ from loopwright.tracking.run import Run
 from loopwright.tracking.tracker import Tracker
 
 if TYPE_CHECKING:
+    from datetime import date, datetime
+
     import pandas as pd
 
     from loopwright.data.checks import CheckReport
     from loopwright.data.schema import DataSchema
     from loopwright.data.versions import Datasets, DatasetVersion, Progress
+    from loopwright.pipelines.explain import Explanation
+    from loopwright.pipelines.pipeline import Pipeline
+    from loopwright.pipelines.runner import PipelineRun
+    from loopwright.registry.card import ModelCard
+    from loopwright.registry.evaluation import Evaluation
+    from loopwright.registry.format import LoadedModel
+    from loopwright.registry.gates import GateReport, PromotionPolicy
+    from loopwright.registry.lineage import Lineage
+    from loopwright.registry.registry import Registry
+    from loopwright.registry.version import ModelVersion
+    from loopwright.serving.batch import BatchProgress, BatchResult
+    from loopwright.serving.deployments import Deployment, Deployments
+    from loopwright.serving.feedback import FeedbackReport, FeedbackStore
+    from loopwright.serving.predictlog import PredictionLog
+    from loopwright.store.aliases import AliasEvent
     from loopwright.store.datasets import DatasetSummary, SchemaRecord
+    from loopwright.store.models import ModelRecord
+    from loopwright.store.promotions import ApprovalRecord
 
 __all__ = [
     "MIN_RUN_ID_PREFIX",
     "Client",
     "active_run",
+    "alias_history",
+    "approve",
+    "batch_predict",
     "check_dataset",
+    "compare_evaluations",
     "connect",
     "dataset",
+    "deploy",
+    "deployments",
     "end_run",
+    "evaluate",
+    "explain",
     "get_client",
+    "get_model_version",
     "get_run",
+    "grant_role",
     "infer_schema",
+    "lineage",
     "list_datasets",
     "list_experiments",
+    "list_models",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dataset",
+    "log_feedback",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
     "metric_history",
+    "model_card",
+    "model_versions",
+    "predictions",
+    "promote",
+    "register_model",
     "save_schema",
     "search_runs",
+    "set_alias",
+    "set_policy",
     "set_tag",
     "set_tags",
     "start_run",
@@ -88,6 +129,10 @@ class Client:
         self.artifacts = ArtifactStore(self.settings.resolved_artifact_uri())
         self.tracker = Tracker(self.store, self.artifacts, self.settings)
         self._datasets: Datasets | None = None
+        self._registry: Registry | None = None
+        self._deployments: Deployments | None = None
+        self._prediction_log: PredictionLog | None = None
+        self._feedback: FeedbackStore | None = None
 
     def __repr__(self) -> str:
         return f"Client(database={self.store.display_url!r}, artifacts={self.artifacts.uri!r})"
@@ -104,8 +149,10 @@ class Client:
         return self._datasets
 
     def close(self) -> None:
-        """Flush buffered metrics and release database connections."""
+        """Flush buffered metrics, close prediction log segments and release database connections."""
         self.tracker.writer.close()
+        if self._prediction_log is not None:
+            self._prediction_log.close(compact=False)
         self.store.close()
 
     # --- runs ------------------------------------------------------------------------------------------
@@ -352,6 +399,368 @@ class Client:
             record=record,
         )
 
+    # --- pipelines -------------------------------------------------------------------------------------
+
+    def run_pipeline(
+        self,
+        pipeline: Pipeline | str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        executor: str | None = None,
+        max_workers: int | None = None,
+        cache: bool = True,
+        trigger_cause: str | None = None,
+    ) -> PipelineRun:
+        """Run a pipeline in this workspace. See :func:`loopwright.run_pipeline`."""
+        from loopwright.pipelines.runner import run_pipeline
+
+        return run_pipeline(
+            pipeline,
+            params,
+            client=self,
+            executor=executor,
+            max_workers=max_workers,
+            cache=cache,
+            trigger_cause=trigger_cause,
+        )
+
+    def explain(self, run: Any, step: str) -> Explanation:
+        """Why ``step`` of pipeline run ``run`` hit or missed the cache. See :func:`loopwright.explain`."""
+        from loopwright.pipelines.explain import explain
+
+        return explain(self, run, step)
+
+    # --- model registry ---------------------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Registry:
+        """The model-registry service of this workspace (built on first use)."""
+        if self._registry is None:
+            from loopwright.registry.registry import Registry
+
+            cache = self.settings.workspace.expanduser().absolute() / "cache"
+            self._registry = Registry(
+                self.store, self.artifacts, self.datasets, cache, user=self.settings.user
+            )
+        return self._registry
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        *,
+        run: Run | RunRecord | str | None = None,
+        input_example: Any = None,
+        signature: Any = None,
+        flavor: str | None = None,
+        requirements: Mapping[str, str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        datasets: Sequence[DatasetVersion | str] | None = None,
+        fine_tuned_from: ModelVersion | str | None = None,
+    ) -> ModelVersion:
+        """Register ``model`` as the next version of ``name``. See :func:`loopwright.register_model`."""
+        if run is None:
+            active = self.tracker.active_run()
+            run_id = active.id if active is not None else None
+        else:
+            run_id = run if isinstance(run, str) else run.id
+        if run_id is not None:
+            self.tracker.writer.flush()
+        return self.registry.register(
+            name,
+            model,
+            run_id=run_id,
+            input_example=input_example,
+            signature=signature,
+            flavor=flavor,
+            requirements=requirements,
+            metadata=metadata,
+            description=description,
+            tags=tags,
+            datasets=datasets,
+            fine_tuned_from=fine_tuned_from,
+        )
+
+    def get_model_version(
+        self,
+        name: ModelVersion | str,
+        version: int | None = None,
+        *,
+        alias: str | None = None,
+        at: datetime | str | float | None = None,
+    ) -> ModelVersion:
+        """A model version. See :func:`loopwright.get_model_version`."""
+        if at is None:
+            return self.registry.resolve(name, version, alias=alias)
+        if alias is None or version is not None or not isinstance(name, str):
+            raise InvalidInputError(
+                "at= asks where an alias pointed at a date: give a model name and alias=, e.g. "
+                "lw.get_model_version('fraud', alias='production', at='2026-03-01T12:00:00+00:00')."
+            )
+        found = self.registry.alias_at(name, alias, at)
+        if found is None:
+            raise NotFoundError(
+                f"Alias {alias!r} of model {name!r} pointed at no version at {at}.",
+                kind="model_alias",
+                key=f"{name}@{alias}",
+            )
+        return found
+
+    def load_model(self, target: ModelVersion | str | Path, version: int | None = None) -> LoadedModel:
+        """A model ready to predict. See :func:`loopwright.load_model`."""
+        if version is None and (isinstance(target, Path) or self._is_model_folder(target)):
+            return self.registry.load(Path(target))  # type: ignore[arg-type]
+        found = self.registry.resolve(target, version)  # type: ignore[arg-type]
+        loaded = self.registry.load(found)
+        active = self.tracker.active_run()
+        if active is not None:
+            active.log_input(found)
+        return loaded
+
+    @staticmethod
+    def _is_model_folder(target: Any) -> bool:
+        from loopwright.registry.references import MODEL_URI_PREFIX
+
+        return isinstance(target, str) and not target.startswith(MODEL_URI_PREFIX) and Path(target).is_dir()
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every registered model, with its version count and aliases."""
+        return self.registry.models()
+
+    def model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of model ``name``, oldest first."""
+        return self.registry.versions(name)
+
+    def set_alias(
+        self, name: ModelVersion | str, alias: str, version: int | None = None, *, reason: str | None = None
+    ) -> AliasEvent | None:
+        """Point an alias without a promotion policy at a version. See :func:`loopwright.set_alias`."""
+        return self.registry.set_alias(name, alias, version, reason=reason)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        """Every recorded move of a model's aliases, oldest first. See :func:`loopwright.alias_history`."""
+        return self.registry.history(name, alias)
+
+    def promote(
+        self,
+        name: ModelVersion | str,
+        version: int | None = None,
+        *,
+        to: str,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> AliasEvent | None:
+        """Move alias ``to`` to a version through its gates. See :func:`loopwright.promote`."""
+        from loopwright.registry.promotion import promote
+
+        return promote(self.registry, self.registry.resolve(name, version), to, force=force, reason=reason)
+
+    def check_promotion(self, name: ModelVersion | str, version: int | None = None, *, to: str) -> GateReport:
+        """Every gate's outcome for promoting a version to ``to``, without promoting (a dry run)."""
+        from loopwright.registry.promotion import check_promotion
+
+        return check_promotion(self.registry, self.registry.resolve(name, version), to)
+
+    def approve(
+        self,
+        name: ModelVersion | str,
+        version: int | None = None,
+        *,
+        alias: str,
+        comment: str | None = None,
+        user: str | None = None,
+    ) -> ApprovalRecord:
+        """Approve a version for ``alias`` as ``user``. See :func:`loopwright.approve`."""
+        from loopwright.registry.promotion import approve
+
+        return approve(self.registry, self.registry.resolve(name, version), alias, comment=comment, user=user)
+
+    def set_policy(self, name: str, alias: str, policy: PromotionPolicy | None) -> None:
+        """Store the promotion policy of ``alias`` of model ``name``. See :func:`loopwright.set_policy`."""
+        from loopwright.registry.promotion import set_policy
+
+        set_policy(self.registry, name, alias, policy)
+
+    def get_policy(self, name: str, alias: str) -> PromotionPolicy | None:
+        """The promotion policy of ``alias`` of model ``name``, or ``None``."""
+        from loopwright.registry.promotion import get_policy
+
+        return get_policy(self.registry, name, alias)
+
+    def grant_role(self, user: str, role: str) -> bool:
+        """Give ``user`` a workspace role (who may approve). See :func:`loopwright.grant_role`."""
+        from loopwright.registry.promotion import grant_role
+
+        return grant_role(self.registry, user, role)
+
+    def revoke_role(self, user: str, role: str) -> bool:
+        """Take a workspace role from ``user``; whether they had it."""
+        from loopwright.registry.promotion import revoke_role
+
+        return revoke_role(self.registry, user, role)
+
+    def evaluate(
+        self,
+        model: ModelVersion | str,
+        dataset: DatasetVersion | str,
+        *,
+        target: str,
+        segments: Sequence[str] = (),
+        task: str | None = None,
+        pos_label: Any = None,
+    ) -> Evaluation:
+        """Evaluate a model version on a dataset version and store it. See :func:`loopwright.evaluate`."""
+        from loopwright.registry.evaluation import evaluate
+
+        active = self.tracker.active_run()
+        return evaluate(
+            self.registry,
+            model,
+            dataset,
+            target=target,
+            segments=segments,
+            task=task,
+            pos_label=pos_label,
+            run_id=active.id if active is not None else None,
+        )
+
+    def compare_evaluations(self, name: str, *, dataset: str | None = None) -> pd.DataFrame:
+        """Every stored evaluation of model ``name`` (on ``dataset``, ``NAME`` or ``NAME:VERSION``, when
+        given) side by side. See :func:`loopwright.compare_evaluations`."""
+        from loopwright.registry.evaluation import compare_evaluations
+
+        chosen = [
+            evaluation
+            for evaluation in self.registry.evaluations(model=name)
+            if dataset is None or dataset in (evaluation.dataset, evaluation.dataset.rpartition(":")[0])
+        ]
+        return compare_evaluations(chosen)
+
+    def lineage(self, model: ModelVersion | str, version: int | None = None) -> Lineage:
+        """Where a model version came from and what derives from it. See :func:`loopwright.lineage`."""
+        return self.registry.resolve(model, version).lineage()
+
+    def model_card(self, model: ModelVersion | str, version: int | None = None) -> ModelCard:
+        """The model card of a version. See :func:`loopwright.model_card`."""
+        return self.registry.resolve(model, version).card()
+
+    # --- deployments and batch scoring -----------------------------------------------------------------
+
+    @property
+    def deployments(self) -> Deployments:
+        """The deployments service of this workspace: ``.get(name)``, ``.all()``, ``.update(name, ...)``,
+        ``.history(name)`` (built on first use)."""
+        if self._deployments is None:
+            from loopwright.serving.deployments import Deployments
+
+            self._deployments = Deployments(self.registry)
+        return self._deployments
+
+    def deploy(
+        self,
+        name: str,
+        model: ModelVersion | str | tuple[str, int],
+        *,
+        canary: ModelVersion | str | int | tuple[str, int] | None = None,
+        canary_weight: float | None = None,
+        sticky: str | None = None,
+        shadow: ModelVersion | str | int | tuple[str, int] | None = None,
+        description: str | None = None,
+        reason: str | None = None,
+    ) -> Deployment:
+        """Create deployment ``name``, or change it to exactly this. See :func:`loopwright.deploy`."""
+        return self.deployments.deploy(
+            name,
+            model,
+            canary=canary,
+            canary_weight=canary_weight,
+            sticky=sticky,
+            shadow=shadow,
+            description=description,
+            reason=reason,
+        )
+
+    def batch_predict(
+        self,
+        model: ModelVersion | str,
+        data: DatasetVersion | str | Path,
+        *,
+        output: str | None = None,
+        path: str | Path | None = None,
+        chunk_rows: int = 65_536,
+        columns: Sequence[str] | None = None,
+        probabilities: bool = False,
+        experiment: str | None = None,
+        progress: BatchProgress | None = None,
+    ) -> BatchResult:
+        """Score a dataset version or file in chunks. See :func:`loopwright.batch_predict`."""
+        from loopwright.serving.batch import batch_predict
+
+        return batch_predict(
+            self,
+            model,
+            data,
+            output=output,
+            path=path,
+            chunk_rows=chunk_rows,
+            columns=columns,
+            probabilities=probabilities,
+            experiment=experiment,
+            progress=progress,
+        )
+
+    # --- prediction log and feedback ------------------------------------------------------------------
+
+    @property
+    def prediction_log(self) -> PredictionLog:
+        """The prediction log of this workspace (``<workspace>/predictions`` unless settings say
+        otherwise); servers append to it, :meth:`predictions` reads it."""
+        if self._prediction_log is None:
+            from loopwright.serving.predictlog import PredictionLog
+
+            self._prediction_log = PredictionLog(
+                self.settings.resolved_prediction_log_folder(), self.settings.prediction_log
+            )
+        return self._prediction_log
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        """The feedback service of this workspace: labels by request id, checked against the log."""
+        if self._feedback is None:
+            from loopwright.serving.feedback import FeedbackStore
+
+            self._feedback = FeedbackStore(self.store, self.prediction_log)
+        return self._feedback
+
+    def predictions(
+        self,
+        deployment: str,
+        start: datetime | date | str | int | None = None,
+        end: datetime | date | str | int | None = None,
+        *,
+        feedback: bool = False,
+    ) -> pd.DataFrame:
+        """The logged predictions of ``deployment`` in ``[start, end)``; with ``feedback``, joined to
+        their labels. See :func:`loopwright.predictions`."""
+        frame = self.prediction_log.query(deployment, start, end)
+        if not feedback:
+            return frame
+        labels = self.feedback.get(deployment, list(dict.fromkeys(frame["request_id"])))
+        labels = labels.rename(columns={"value": "feedback", "received_at": "feedback_at"})
+        return frame.merge(labels, on="request_id", how="left")
+
+    def log_feedback(
+        self,
+        deployment: str,
+        values: Mapping[str, Any] | Iterable[tuple[str, Any]],
+        *,
+        on_unknown: Literal["report", "raise"] = "report",
+    ) -> FeedbackReport:
+        """Record labels or outcomes by request id. See :func:`loopwright.log_feedback`."""
+        return self.feedback.record(deployment, values, on_unknown=on_unknown)
+
 
 # --- the default client and module-level helpers --------------------------------------------------------
 
@@ -370,12 +779,19 @@ def connect(settings: Settings | None = None) -> Client:
 
 
 def get_client() -> Client:
-    """The client the module-level helpers use, opened from the environment on first use."""
+    """The client the module-level helpers use, opened from the environment on first use (inside a
+    pipeline step: the client running the pipeline)."""
     global _default_client
+    scoped = scoped_client()
+    if scoped is not None:
+        return scoped  # type: ignore[no-any-return]
     with _default_lock:
         if _default_client is None:
             _default_client = Client()
         return _default_client
+
+
+set_default_client_provider(get_client)
 
 
 def start_run(
@@ -580,4 +996,348 @@ def check_dataset(
         checks=checks,
         psi_threshold=psi_threshold,
         record=record,
+    )
+
+
+def explain(run: Any, step: str) -> Explanation:
+    """Why ``step`` of a pipeline run hit or missed the cache: which part of its key (code, a parameter,
+    an input's content, the materializer version) changed since the execution before it.
+
+    >>> print(lw.explain(result, "train"))  # doctest: +SKIP
+    step 'train' of pipeline run 3f2a…: cache miss
+      - parameter 'alpha' changed: 0.1 → 0.2
+    """
+    return get_client().explain(run, step)
+
+
+# --- model registry ------------------------------------------------------------------------------------
+
+
+def register_model(
+    name: str,
+    model: Any,
+    *,
+    run: Run | RunRecord | str | None = None,
+    input_example: Any = None,
+    signature: Any = None,
+    flavor: str | None = None,
+    requirements: Mapping[str, str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    datasets: Sequence[DatasetVersion | str] | None = None,
+    fine_tuned_from: ModelVersion | str | None = None,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name``: saved in the model format, stored once as an
+    artifact, linked to its run (default: the active run), its training dataset versions (default: the
+    ones the run read) and its code version (the run's git commit).
+
+    ``model`` is a model object (a flavor is inferred; see :func:`loopwright.save_model`), a saved model
+    folder, or a loaded model. The model is serialised before anything is recorded, and the version, its
+    data links and its lineage event are written in one transaction: a failure leaves nothing behind.
+
+    >>> with lw.start_run(experiment="fraud") as run:                                   # doctest: +SKIP
+    ...     train = lw.dataset("transactions")
+    ...     model = LogisticRegression().fit(train.to_pandas()[features], labels)
+    ...     version = lw.register_model("fraud", model, input_example=frame.head())
+    >>> version.uri                                                                      # doctest: +SKIP
+    'models:/fraud/1'
+    """
+    return get_client().register_model(
+        name,
+        model,
+        run=run,
+        input_example=input_example,
+        signature=signature,
+        flavor=flavor,
+        requirements=requirements,
+        metadata=metadata,
+        description=description,
+        tags=tags,
+        datasets=datasets,
+        fine_tuned_from=fine_tuned_from,
+    )
+
+
+def get_model_version(
+    name: ModelVersion | str,
+    version: int | None = None,
+    *,
+    alias: str | None = None,
+    at: datetime | str | float | None = None,
+) -> ModelVersion:
+    """A model version: ``("fraud", 3)``, ``("fraud", alias="production")``, ``"fraud@production"``,
+    ``"models:/fraud/3"``, or the latest with just a name. With ``alias`` and ``at`` (a datetime, ISO
+    text or epoch seconds), the version the alias pointed at then: "what was in production on date X".
+
+    >>> lw.get_model_version("fraud", alias="production", at="2026-03-01T00:00:00+00:00")  # doctest: +SKIP
+    """
+    return get_client().get_model_version(name, version, alias=alias, at=at)
+
+
+def load_model(target: ModelVersion | str | Path, version: int | None = None) -> LoadedModel:
+    """A model ready to ``predict``: a registered version (``"models:/fraud@production"``,
+    ``"models:/fraud/3"``, ``"fraud/3"``, a :class:`ModelVersion`) or a model folder saved by
+    :func:`loopwright.save_model`. A registered version is extracted once into the workspace cache, after
+    its hash is verified. Inside an active run, the version is recorded as one of the run's inputs.
+
+    >>> model = lw.load_model("models:/fraud@production")  # doctest: +SKIP
+    >>> model.predict(frame)                              # doctest: +SKIP
+    """
+    return get_client().load_model(target, version)
+
+
+def list_models() -> list[ModelRecord]:
+    """Every registered model of the default workspace."""
+    return get_client().list_models()
+
+
+def model_versions(name: str) -> list[ModelVersion]:
+    """Every version of a model, oldest first."""
+    return get_client().model_versions(name)
+
+
+def set_alias(
+    name: ModelVersion | str, alias: str, version: int | None = None, *, reason: str | None = None
+) -> AliasEvent | None:
+    """Point ``alias`` at a version without gates, recording who, when and why in its history. An alias
+    that has a promotion policy moves only through :func:`promote`.
+
+    >>> lw.set_alias("fraud", "candidate", 4, reason="best of the sweep")  # doctest: +SKIP
+    """
+    return get_client().set_alias(name, alias, version, reason=reason)
+
+
+def alias_history(name: str, alias: str | None = None) -> list[AliasEvent]:
+    """Every recorded move of a model's aliases (or one alias), oldest first: who moved it, when, from
+    which version to which, why, and the gate report of a promotion.
+
+    >>> history = lw.alias_history("fraud", "production")          # doctest: +SKIP
+    >>> [(event.from_version, event.to_version) for event in history]  # doctest: +SKIP
+    [(None, 1), (1, 3)]
+    """
+    return get_client().alias_history(name, alias)
+
+
+def promote(
+    name: ModelVersion | str,
+    version: int | None = None,
+    *,
+    to: str,
+    force: bool = False,
+    reason: str | None = None,
+) -> AliasEvent | None:
+    """Move alias ``to`` to a version once every gate of the alias's promotion policy passes; else raise
+    :class:`~loopwright.errors.PromotionRefusedError` with the report of each gate. ``force=True`` needs
+    a ``reason``; the override is recorded. Returns the recorded move (``None`` if already there).
+
+    >>> lw.promote("fraud", 3, to="production")  # doctest: +SKIP
+    """
+    return get_client().promote(name, version, to=to, force=force, reason=reason)
+
+
+def approve(
+    name: ModelVersion | str,
+    version: int | None = None,
+    *,
+    alias: str,
+    comment: str | None = None,
+    user: str | None = None,
+) -> ApprovalRecord:
+    """Approve a version for ``alias`` (the human gate). The approver (default: this workspace's user)
+    must hold the policy's approver role or ``admin``, else :class:`~loopwright.errors.PermissionDeniedError`.
+
+    >>> lw.approve("fraud", 3, alias="production", user="alice")  # doctest: +SKIP
+    """
+    return get_client().approve(name, version, alias=alias, comment=comment, user=user)
+
+
+def set_policy(name: str, alias: str, policy: PromotionPolicy | None) -> None:
+    """Set the gates of ``alias`` of model ``name`` (``None`` removes them).
+
+    >>> policy = lw.PromotionPolicy(thresholds={"f1": 0.8}, approvals=1)  # doctest: +SKIP
+    >>> lw.set_policy("fraud", "production", policy)                     # doctest: +SKIP
+    """
+    get_client().set_policy(name, alias, policy)
+
+
+def grant_role(user: str, role: str) -> bool:
+    """Give ``user`` a workspace role (``viewer``, ``data-scientist``, ``ml-engineer``, ``reviewer``,
+    ``admin``); whether it is new. Roles decide who may approve promotions."""
+    return get_client().grant_role(user, role)
+
+
+def evaluate(
+    model: ModelVersion | str,
+    dataset: DatasetVersion | str,
+    *,
+    target: str,
+    segments: Sequence[str] = (),
+    task: str | None = None,
+    pos_label: Any = None,
+) -> Evaluation:
+    """Evaluate a model version on a dataset version, overall and per segment, and store the result.
+
+    Classification (inferred when the model estimates probabilities or the labels are not numbers):
+    accuracy, precision, recall, F1, ROC AUC, log loss and the confusion matrix; regression: MAE, RMSE,
+    R² and MAPE. Values equal scikit-learn's on the same data.
+
+    >>> result = lw.evaluate("fraud/3", "eval:2", target="label", segments=["region"])  # doctest: +SKIP
+    >>> result.metrics["f1"], result.segments["region"]["EU"]["f1"]                  # doctest: +SKIP
+    """
+    return get_client().evaluate(
+        model, dataset, target=target, segments=segments, task=task, pos_label=pos_label
+    )
+
+
+def compare_evaluations(name: str, *, dataset: str | None = None) -> pd.DataFrame:
+    """Every stored evaluation of a model's versions, one row each (on one dataset, when given).
+
+    >>> lw.compare_evaluations("fraud", dataset="transactions-eval")  # doctest: +SKIP
+    """
+    return get_client().compare_evaluations(name, dataset=dataset)
+
+
+def lineage(model: ModelVersion | str, version: int | None = None) -> Lineage:
+    """Where a model version came from (runs, dataset versions, code, the version it was fine-tuned from)
+    and what derives from it.
+
+    >>> print(lw.lineage("fraud/3").render())  # doctest: +SKIP
+    """
+    return get_client().lineage(model, version)
+
+
+def model_card(model: ModelVersion | str, version: int | None = None) -> ModelCard:
+    """The model card of a version: ``.to_markdown()`` or ``.to_html()`` (self-contained, escaped).
+
+    >>> Path("card.html").write_text(lw.model_card("fraud/3").to_html())  # doctest: +SKIP
+    """
+    return get_client().model_card(model, version)
+
+
+# --- prediction log and feedback ----------------------------------------------------------------------
+
+
+def predictions(
+    deployment: str,
+    start: datetime | date | str | int | None = None,
+    end: datetime | date | str | int | None = None,
+    *,
+    feedback: bool = False,
+) -> pd.DataFrame:
+    """The predictions ``deployment`` served in ``[start, end)`` (datetimes, dates, ISO text or epoch
+    milliseconds; naive times are UTC), compacted or not, oldest first: one row per request row and
+    variant, with ``request_id``, ``model``, ``version``, ``variant`` (``production``, ``canary`` or
+    ``shadow``), ``inputs`` and ``outputs`` (dicts), ``latency_ms`` and ``timestamp``. With
+    ``feedback=True``, the label recorded for each request id is joined in (``feedback``,
+    ``feedback_at``).
+
+    >>> frame = lw.predictions("fraud", start="2026-03-01", feedback=True)      # doctest: +SKIP
+    >>> frame[frame.variant != "shadow"].groupby("version").latency_ms.median()  # doctest: +SKIP
+    """
+    return get_client().predictions(deployment, start, end, feedback=feedback)
+
+
+def log_feedback(
+    deployment: str,
+    values: Mapping[str, Any] | Iterable[tuple[str, Any]],
+    *,
+    on_unknown: Literal["report", "raise"] = "report",
+) -> FeedbackReport:
+    """Record labels or outcomes (any JSON value) for predictions of ``deployment``, by request id:
+    ``{request_id: label, ...}`` or ``(request_id, label)`` pairs. Recording an id again replaces its
+    value. Ids that are not in the deployment's prediction log are not recorded: the report lists them
+    (``report.unknown``), or with ``on_unknown="raise"`` nothing is recorded and
+    :class:`~loopwright.errors.NotFoundError` names them.
+
+    >>> report = lw.log_feedback("fraud", {"5f0c-0": 1, "5f0c-1": 0})  # doctest: +SKIP
+    >>> print(report.summary())                                        # doctest: +SKIP
+    Recorded 2 labels for deployment 'fraud'.
+    """
+    return get_client().log_feedback(deployment, values, on_unknown=on_unknown)
+
+
+# --- deployments and batch scoring ------------------------------------------------------------------------
+
+
+def deploy(
+    name: str,
+    model: ModelVersion | str | tuple[str, int],
+    *,
+    canary: ModelVersion | str | int | tuple[str, int] | None = None,
+    canary_weight: float | None = None,
+    sticky: str | None = None,
+    shadow: ModelVersion | str | int | tuple[str, int] | None = None,
+    description: str | None = None,
+    reason: str | None = None,
+) -> Deployment:
+    """Make deployment ``name`` serve ``model``: created if new, else changed to exactly this (a canary or
+    shadow left out is removed). Everything is checked now, not on the first request.
+
+    ``model`` is an alias, followed as it moves (``"fraud@production"``; a bare ``"fraud"`` means
+    ``fraud@production``), or a pinned version (``"fraud/3"``, ``("fraud", 3)``). ``canary`` is a version
+    of the same model (``4``, ``("fraud", 4)``) that takes ``canary_weight`` of the traffic (default 0.1),
+    at random or, with ``sticky="header:X-Customer"`` or ``"field:customer_id"``, the same variant for each
+    key. ``shadow`` receives a copy of every request and never answers. Every change is recorded with
+    who made it and ``reason``.
+
+    >>> lw.deploy("fraud", model="fraud@production", canary=4, canary_weight=0.1,   # doctest: +SKIP
+    ...           sticky="header:X-Customer", shadow=5)
+    <Deployment fraud: fraud@production, canary 4 at 10%, sticky by header:X-Customer, shadow 5, revision 1>
+    """
+    return get_client().deploy(
+        name,
+        model,
+        canary=canary,
+        canary_weight=canary_weight,
+        sticky=sticky,
+        shadow=shadow,
+        description=description,
+        reason=reason,
+    )
+
+
+def deployments() -> list[Deployment]:
+    """Every deployment of the default workspace, by name.
+
+    >>> [(item.name, item.production) for item in lw.deployments()]  # doctest: +SKIP
+    [('fraud', 'fraud@production')]
+    """
+    return get_client().deployments.all()
+
+
+def batch_predict(
+    model: ModelVersion | str,
+    data: DatasetVersion | str | Path,
+    *,
+    output: str | None = None,
+    path: str | Path | None = None,
+    chunk_rows: int = 65_536,
+    columns: Sequence[str] | None = None,
+    probabilities: bool = False,
+    experiment: str | None = None,
+    progress: BatchProgress | None = None,
+) -> BatchResult:
+    """Score ``data`` with a model version in chunks of ``chunk_rows`` rows (bounded memory) and record
+    the output as a version of dataset ``output`` (default ``<model>-predictions``), made by a run of kind
+    ``batch`` whose inputs are the data and the model version. ``path`` also writes it as Parquet.
+
+    ``data`` is a dataset version (``"transactions:7"``, a name for its latest) or a CSV / Parquet file or
+    folder. The output holds the input's columns (or ``columns``), ``prediction`` and, with
+    ``probabilities=True``, one ``probability_<class>`` column per class. ``progress(rows_done, total)``
+    is called after each chunk.
+
+    >>> result = lw.batch_predict("fraud@production", "transactions:7")  # doctest: +SKIP
+    >>> result.output.to_pandas().head()                                 # doctest: +SKIP
+    """
+    return get_client().batch_predict(
+        model,
+        data,
+        output=output,
+        path=path,
+        chunk_rows=chunk_rows,
+        columns=columns,
+        probabilities=probabilities,
+        experiment=experiment,
+        progress=progress,
     )

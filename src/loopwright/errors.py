@@ -22,16 +22,35 @@ __all__ = [
     "ConflictError",
     "DataCheckError",
     "DataInputError",
+    "DependentsWarning",
+    "DeploymentUnavailableError",
     "FilterSyntaxError",
     "InvalidInputError",
     "InvalidKeyError",
     "InvalidMetricError",
     "LoopwrightError",
+    "LoopwrightWarning",
+    "MalformedPayloadError",
     "MissingExtraError",
+    "ModelError",
+    "ModelFormatError",
     "NotFoundError",
     "ParamConflictError",
+    "PayloadError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PipelineDefinitionError",
+    "PredictionError",
+    "PredictionLogError",
+    "PromotionError",
+    "PromotionForbiddenError",
+    "PromotionRefusedError",
     "RunStateError",
     "SchemaFileError",
+    "ServingError",
+    "SignatureError",
+    "StepFailedError",
+    "StepOutputError",
     "StoreError",
     "StoreUnavailableError",
     "TrackingWriteError",
@@ -101,6 +120,65 @@ class SchemaFileError(InvalidInputError):
     code = "invalid_input.schema"
 
 
+class SignatureError(InvalidInputError):
+    """Data given to a model's ``predict`` does not fit its signature: a missing column, a type that does not
+    widen safely to the expected one, or a tensor of the wrong shape. ``details`` names the ``column`` (or
+    ``input``), the ``expected`` and the ``received`` type or shape."""
+
+    code = "invalid_input.signature"
+
+
+class ModelError(InvalidInputError):
+    """A model cannot be saved (no flavor fits it, it cannot be serialised, a flavor option is wrong) or
+    does not offer what was asked of it (``predict_proba`` on a regressor)."""
+
+    code = "invalid_input.model"
+
+
+class ModelFormatError(InvalidInputError):
+    """A folder is not a readable Loopwright model: no manifest, a manifest that does not parse or does not
+    describe a model, an unknown flavor, or missing model files."""
+
+    code = "invalid_input.model_format"
+
+
+class PipelineDefinitionError(InvalidInputError):
+    """A pipeline or step cannot run as defined: a missing or unexpected argument, outputs whose annotated
+    types do not fit the next step, a parameter of the wrong type, a bad cache or trigger setting. Raised
+    when the pipeline is defined or submitted, never halfway through a run; the message points at the
+    user's file and line where it can."""
+
+    code = "invalid_input.pipeline"
+
+
+class StepOutputError(InvalidInputError):
+    """A step returned a value that does not fit its return annotation (the step fails; nothing of the
+    value is stored)."""
+
+    code = "invalid_input.step_output"
+
+
+class PayloadError(InvalidInputError):
+    """A prediction request's body does not have the shape its protocol (Loopwright's own, MLflow scoring,
+    Open Inference Protocol v2) requires. ``details`` names the ``field`` (``records[2]``,
+    ``inputs[0].shape``), the ``expected`` and the ``received`` value or type."""
+
+    code = "invalid_input.payload"
+
+
+class MalformedPayloadError(PayloadError):
+    """A prediction request's body cannot be read at all: not JSON (or CSV), or not in the declared
+    encoding (HTTP 400)."""
+
+    code = "invalid_input.payload.malformed"
+
+
+class PayloadTooLargeError(PayloadError):
+    """A prediction request's body is larger than the server's limit (HTTP 413)."""
+
+    code = "invalid_input.payload.too_large"
+
+
 class DataCheckError(LoopwrightError):
     """A blocking data check failed. ``report`` (a ``CheckReport``) holds every result."""
 
@@ -148,6 +226,69 @@ class RunStateError(ConflictError):
     code = "conflict.run_state"
 
 
+class StepFailedError(LoopwrightError):
+    """A step of a pipeline run failed. ``run_id`` is the pipeline run, ``step`` the step; the step's own
+    exception is the ``__cause__`` when it ran in this process, and its traceback is in the step run's
+    ``error``. Running the pipeline again reuses every step that finished (they are cached)."""
+
+    code = "pipeline.step_failed"
+
+
+class PermissionDeniedError(LoopwrightError, PermissionError):
+    """The user lacks the role an action needs (e.g. approving a promotion without the approver role)."""
+
+    code = "permission_denied"
+
+
+# --- promotion -------------------------------------------------------------------------------------------
+
+
+class PromotionError(LoopwrightError):
+    """A model version could not be promoted to an alias."""
+
+    code = "promotion"
+
+
+class PromotionRefusedError(PromotionError):
+    """One or more gates of the alias's promotion policy failed. ``report`` (a ``GateReport``) holds the
+    outcome of every gate; a forced promotion (with a reason) overrides them and is audited."""
+
+    code = "promotion.refused"
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.summary(), model=report.model, version=report.version, alias=report.alias)
+        self.report = report
+
+
+class PromotionForbiddenError(PromotionError):
+    """The alias's promotion policy forbids promotions to it (it is frozen); force does not override it."""
+
+    code = "promotion.forbidden"
+
+
+# --- serving ---------------------------------------------------------------------------------------------
+
+
+class ServingError(LoopwrightError):
+    """A deployment could not answer a prediction request."""
+
+    code = "serving"
+
+
+class DeploymentUnavailableError(ServingError):
+    """A deployment exists, but what it serves could not be loaded (its alias points nowhere, a model
+    failed to load). The message says why; other deployments keep serving."""
+
+    code = "serving.unavailable"
+
+
+class PredictionError(ServingError):
+    """A served model failed on a request: it raised, or returned a number of predictions that does not
+    match the number of rows. ``details`` names the ``deployment``, ``model``, ``version`` and ``variant``."""
+
+    code = "serving.prediction"
+
+
 # --- storage ---------------------------------------------------------------------------------------------
 
 
@@ -167,6 +308,13 @@ class ArtifactIntegrityError(StoreError):
     """An artifact's bytes no longer match the sha256 digest it was stored under."""
 
     code = "store.integrity"
+
+
+class PredictionLogError(StoreError):
+    """Prediction log entries could not be handed to the operating system (disk full, folder gone). The
+    request they belong to must not be acknowledged; the failure is counted in ``write_errors``."""
+
+    code = "store.prediction_log"
 
 
 class TrackingWriteError(StoreError):
@@ -191,3 +339,15 @@ class MissingExtraError(LoopwrightError, ImportError):
             extra=extra,
         )
         self.extra = extra
+
+
+# --- warnings --------------------------------------------------------------------------------------------
+
+
+class LoopwrightWarning(UserWarning):
+    """Base of the warnings Loopwright emits: something worth knowing that is not an error."""
+
+
+class DependentsWarning(LoopwrightWarning):
+    """A model version that others were fine-tuned from is being changed (its alias moved away, or it was
+    archived): the dependents may need retraining (a correction cascade)."""

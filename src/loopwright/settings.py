@@ -14,11 +14,12 @@ Nested groups use a double underscore: ``LOOPWRIGHT_TRACKING__FLUSH_INTERVAL_S=0
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "StoreSettings", "TrackingSettings"]
+__all__ = ["PredictionLogSettings", "ServerSettings", "Settings", "StoreSettings", "TrackingSettings"]
 
 
 class TrackingSettings(BaseModel):
@@ -53,6 +54,79 @@ class StoreSettings(BaseModel):
     echo_sql: bool = Field(False, description="Log every SQL statement (debugging).")
 
 
+class PredictionLogSettings(BaseModel):
+    """Where and how a server logs the predictions it serves."""
+
+    folder: Path | None = Field(
+        None,
+        description="Folder of the prediction log (segments and Parquet partitions). "
+        "Default: <workspace>/predictions.",
+    )
+    segment_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024 * 1024 * 1024,
+        description="Size at which a log segment is closed and handed to the compactor.",
+    )
+    segment_max_age_s: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        description="Age at which a log segment is closed even if small, so that quiet deployments are "
+        "compacted too.",
+    )
+    compact_interval_s: float = Field(
+        10.0, gt=0, le=3_600, description="How often the compactor turns closed segments into Parquet."
+    )
+    fsync: Literal["never", "always"] = Field(
+        "never",
+        description="'never': entries are handed to the operating system before a response is sent, which "
+        "survives kill -9 of the server; 'always': also flushed to disk, which survives a power loss and "
+        "costs a disk flush per request.",
+    )
+
+
+class ServerSettings(BaseModel):
+    """How ``loopwright server`` listens and serves predictions."""
+
+    host: str = Field(
+        "127.0.0.1",
+        description="Address to listen on. Only loopback addresses are accepted until the server has "
+        "authentication.",
+    )
+    port: int = Field(8000, ge=0, le=65_535, description="Port to listen on (0: any free port).")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        le=1024 * 1024 * 1024,
+        description="Largest request body accepted; a larger one is refused with 413 before it is read.",
+    )
+    refresh_interval_s: float = Field(
+        1.0,
+        gt=0,
+        le=3_600,
+        description="How often the server checks for changed deployments and moved aliases (one cheap "
+        "query) and loads what changed.",
+    )
+    inline_rows: int = Field(
+        64,
+        ge=0,
+        description="Requests of at most this many rows run the model on the event loop, which is fastest "
+        "for small requests; larger ones run in a worker thread so they do not hold up the others.",
+    )
+    shadow_queue_size: int = Field(
+        1024,
+        ge=1,
+        description="Requests waiting for their shadow model; when full, shadow copies are dropped and "
+        "counted (shadow traffic is best-effort and never delays a response).",
+    )
+    log_predictions: bool = Field(
+        True,
+        description="Append every prediction to the prediction log before answering. Turn off only to "
+        "measure what logging costs.",
+    )
+
+
 class Settings(BaseSettings):
     """All of Loopwright's configuration. Every field can be set as ``LOOPWRIGHT_<FIELD>``."""
 
@@ -82,6 +156,8 @@ class Settings(BaseSettings):
     user: str | None = Field(None, description="Name recorded as the author of runs. Default: the OS user.")
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    prediction_log: PredictionLogSettings = Field(default_factory=PredictionLogSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @field_validator("database_url")
     @classmethod
@@ -104,6 +180,11 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    def resolved_prediction_log_folder(self) -> Path:
+        """The prediction log's folder, with the default filled in."""
+        folder = self.prediction_log.folder or self.workspace / "predictions"
+        return folder.expanduser().absolute()
 
     def resolved_artifact_uri(self) -> str:
         """The artifact store location, with the default filled in."""

@@ -15,7 +15,18 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 import loopwright
-from loopwright.cli import data, demo, experiments, runs, workspace
+from loopwright.cli import (
+    data,
+    demo,
+    deployments,
+    experiments,
+    feedback,
+    models,
+    pipelines,
+    runs,
+    triggers,
+    workspace,
+)
 from loopwright.cli._render import print_error
 from loopwright.cli._state import CliState
 from loopwright.errors import InvalidInputError, LoopwrightError
@@ -51,8 +62,13 @@ app = typer.Typer(
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+app.add_typer(pipelines.app, name="pipelines")
 workspace.register(app)
 demo.register(app)
+triggers.register(app)
+feedback.register(app)
+deployments.register(app)
 
 
 def _print_version(value: bool) -> None:

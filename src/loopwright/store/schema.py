@@ -29,25 +29,37 @@ from sqlalchemy import (
 from loopwright._names import KEY_LENGTH
 
 __all__ = [
+    "alias_events",
+    "approvals",
     "artifacts",
     "check_results",
     "data_schemas",
     "dataset_versions",
     "datasets",
+    "deployment_events",
+    "deployments",
+    "evaluations",
     "events",
     "experiments",
+    "feedback",
     "latest_metrics",
     "leases",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_version_datasets",
+    "model_versions",
+    "models",
     "params",
     "pipeline_runs",
     "pipelines",
+    "promotion_policies",
     "run_tags",
     "runs",
     "step_runs",
     "trigger_firings",
     "triggers",
+    "user_roles",
 ]
 
 # Stable constraint names, so migrations can refer to them on every backend.
@@ -334,4 +346,215 @@ leases = Table(
     Column("name", String(KEY_LENGTH), primary_key=True),
     Column("holder", String(KEY_LENGTH), nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
+)
+
+# --- model registry (migration 0004) -------------------------------------------------------------------
+
+# A registered model: the name its versions are numbered under.
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# One immutable version of a model: its files are one artifact of kind "model" (a deterministic tar of the
+# model folder). It points at the run that made it and the version it was fine-tuned from; the code
+# version is the run's git commit, copied so it survives the run.
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("artifact_id", String(32), ForeignKey("artifacts.id"), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column(
+        "fine_tuned_from_id", String(32), ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("flavor", String(64), nullable=False),
+    Column("signature", JSON, nullable=True),
+    Column("code_version", String(64), nullable=True),
+    Column("code_dirty", Boolean, nullable=True),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("created_by", String(KEY_LENGTH), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index(None, "run_id"),
+    Index(None, "fine_tuned_from_id"),
+)
+
+# The dataset versions a model version was trained on.
+model_version_datasets = Table(
+    "model_version_datasets",
+    metadata,
+    Column(
+        "model_version_id", String(32), ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "dataset_version_id",
+        String(32),
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("role", String(16), nullable=False),
+    Index(None, "dataset_version_id"),
+)
+
+# Where each alias of a model points now. A removed alias keeps its row (version NULL), so every move is a
+# compare-and-swap on `revision`: of two concurrent moves, exactly one changes the row.
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(KEY_LENGTH), primary_key=True),
+    Column(
+        "model_version_id", String(32), ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("revision", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# The audit trail of alias moves: who, when, from which version to which, why, and the gate report of a
+# promotion. Version numbers are copied so the trail reads the same after a version is deleted.
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(KEY_LENGTH), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column(
+        "from_version_id", String(32), ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True
+    ),
+    Column("to_version_id", String(32), ForeignKey("model_versions.id", ondelete="SET NULL"), nullable=True),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("user", String(KEY_LENGTH), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("forced", Boolean, nullable=False),
+    Column("gates", JSON, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "model_id", "alias", "created_ms"),
+)
+
+# The stored outcome of evaluating a model version on a dataset version: overall and per-segment metrics.
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "model_version_id", String(32), ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "dataset_version_id",
+        String(32),
+        ForeignKey("dataset_versions.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    Column("dataset", String(KEY_LENGTH), nullable=False),
+    Column("target", String(KEY_LENGTH), nullable=False),
+    Column("task", String(16), nullable=False),
+    Column("segments", JSON, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("segment_metrics", JSON, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("created_by", String(KEY_LENGTH), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "model_version_id"),
+    Index(None, "dataset_version_id"),
+)
+
+# The promotion policy (gates) of one alias of a model, as JSON.
+promotion_policies = Table(
+    "promotion_policies",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(KEY_LENGTH), primary_key=True),
+    Column("body", JSON, nullable=False),
+    Column("updated_by", String(KEY_LENGTH), nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# A person's approval of one version for one alias (the human gate of a promotion policy).
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column(
+        "model_version_id", String(32), ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("alias", String(KEY_LENGTH), nullable=False),
+    Column("user", String(KEY_LENGTH), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("model_version_id", "alias", "user"),
+)
+
+# The workspace's users and their roles (who may approve). Server authentication comes later.
+user_roles = Table(
+    "user_roles",
+    metadata,
+    Column("user", String(KEY_LENGTH), primary_key=True),
+    Column("role", String(64), primary_key=True),
+    Column("granted_by", String(KEY_LENGTH), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+
+# --- serving (migration 0005) ---------------------------------------------------------------------------
+
+# A deployment: what one prediction endpoint serves. The production variant is the model's `alias` or a
+# pinned `version` (exactly one is set); a canary version takes `canary_weight` of the traffic, optionally
+# sticky by a key; a shadow version receives a copy of every request, never answering it. `revision` grows
+# with every change, so an update is a compare-and-swap and serving runtimes notice changes cheaply.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("model", String(KEY_LENGTH), nullable=False),
+    Column("alias", String(KEY_LENGTH), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("canary_version", Integer, nullable=True),
+    Column("canary_weight", Double, nullable=False),
+    Column("sticky_key", String(KEY_LENGTH), nullable=True),
+    Column("shadow_version", Integer, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# The audit trail of a deployment: one row per revision, with the fields that changed (old and new).
+deployment_events = Table(
+    "deployment_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("deployment_id", Integer, ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("change", JSON, nullable=False),
+    Column("user", String(KEY_LENGTH), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("deployment_id", "revision"),
+)
+
+# Labels and outcomes that arrive after a prediction, joined to the prediction log by request id. The
+# deployment is its name (not a key): feedback must read the same as the log, which records names.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("deployment", String(KEY_LENGTH), nullable=False),
+    Column("request_id", String(KEY_LENGTH), nullable=False),
+    Column("value", JSON, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    UniqueConstraint("deployment", "request_id"),
 )

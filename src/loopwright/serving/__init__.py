@@ -1,0 +1,1 @@
+"""Serving: deployments, routing, the runtime, the prediction log and feedback, batch scoring."""
