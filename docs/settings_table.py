@@ -40,6 +40,7 @@ def _allowed(field: FieldInfo) -> str:
 def _type(annotation: Any) -> str:
     simple = None if hasattr(annotation, "__args__") else getattr(annotation, "__name__", None)
     text = simple or str(annotation).replace("pathlib._local.", "").replace("pathlib.", "")
+    text = text.replace("typing.", "")
     return "`" + text.replace(" | ", " \\| ") + "`"
 
 

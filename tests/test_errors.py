@@ -18,6 +18,8 @@ from loopwright import errors
         (errors.SignatureError, "invalid_input.signature", ValueError),
         (errors.ModelError, "invalid_input.model", ValueError),
         (errors.ModelFormatError, "invalid_input.model_format", ValueError),
+        (errors.MonitorDefinitionError, "invalid_input.monitor", ValueError),
+        (errors.AlertRuleError, "invalid_input.alert_rule", ValueError),
         (errors.PayloadError, "invalid_input.payload", ValueError),
         (errors.MalformedPayloadError, "invalid_input.payload.malformed", ValueError),
         (errors.PayloadTooLargeError, "invalid_input.payload.too_large", ValueError),

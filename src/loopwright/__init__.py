@@ -100,9 +100,27 @@ _LAZY: dict[str, str] = {
     "RunArtifact": "loopwright.store.records",
     "RunRecord": "loopwright.store.records",
     "RunStatus": "loopwright.store.records",
+    "AlertRule": "loopwright.monitoring.alerts",
+    "Webhook": "loopwright.monitoring.channels",
+    "alert_rule": "loopwright.client",
+    "alerts": "loopwright.client",
+    "on_alert": "loopwright.pipelines.triggers",
+    "Monitor": "loopwright.monitoring.monitors",
+    "monitor": "loopwright.client",
+    "monitor_results": "loopwright.client",
+    "RecentPredictions": "loopwright.automation.retraining",
+    "RetrainingPolicy": "loopwright.automation.retraining",
+    "RolloutAnalysis": "loopwright.automation.analysis",
+    "RolloutPlan": "loopwright.automation.plan",
+    "RolloutStep": "loopwright.automation.plan",
+    "retrain": "loopwright.client",
+    "rollout": "loopwright.client",
+    "rollouts": "loopwright.client",
+    "set_retraining": "loopwright.client",
 }
 
 __all__ = [
+    "AlertRule",
     "ArtifactRecord",
     "CacheDisabledWarning",
     "CheckReport",
@@ -119,10 +137,16 @@ __all__ = [
     "GateReport",
     "Metric",
     "ModelVersion",
+    "Monitor",
     "Pipeline",
     "PipelineRun",
     "PromotionPolicy",
     "PythonModel",
+    "RecentPredictions",
+    "RetrainingPolicy",
+    "RolloutAnalysis",
+    "RolloutPlan",
+    "RolloutStep",
     "Run",
     "RunArtifact",
     "RunRecord",
@@ -131,8 +155,11 @@ __all__ = [
     "Signature",
     "Step",
     "StepExecution",
+    "Webhook",
     "__version__",
     "active_run",
+    "alert_rule",
+    "alerts",
     "alias_history",
     "approve",
     "batch_predict",
@@ -171,17 +198,24 @@ __all__ = [
     "metric_history",
     "model_card",
     "model_versions",
+    "monitor",
+    "monitor_results",
     "new_data",
+    "on_alert",
     "pipeline",
     "predictions",
     "promote",
     "register_model",
+    "retrain",
+    "rollout",
+    "rollouts",
     "run_pipeline",
     "save_model",
     "save_schema",
     "search_runs",
     "set_alias",
     "set_policy",
+    "set_retraining",
     "set_tag",
     "set_tags",
     "start_run",
@@ -189,9 +223,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from loopwright.automation.analysis import RolloutAnalysis
+    from loopwright.automation.plan import RolloutPlan, RolloutStep
+    from loopwright.automation.retraining import RecentPredictions, RetrainingPolicy
     from loopwright.client import (
         Client,
         active_run,
+        alert_rule,
+        alerts,
         alias_history,
         approve,
         batch_predict,
@@ -225,13 +264,19 @@ if TYPE_CHECKING:
         metric_history,
         model_card,
         model_versions,
+        monitor,
+        monitor_results,
         predictions,
         promote,
         register_model,
+        retrain,
+        rollout,
+        rollouts,
         save_schema,
         search_runs,
         set_alias,
         set_policy,
+        set_retraining,
         set_tag,
         set_tags,
         start_run,
@@ -239,12 +284,15 @@ if TYPE_CHECKING:
     from loopwright.data.checks import CheckReport, CheckResult, data_check
     from loopwright.data.schema import ColumnSchema, DataSchema
     from loopwright.data.versions import DatasetVersion
+    from loopwright.monitoring.alerts import AlertRule
+    from loopwright.monitoring.channels import Webhook
+    from loopwright.monitoring.monitors import Monitor
     from loopwright.pipelines.explain import Explanation
     from loopwright.pipelines.graph import latest
     from loopwright.pipelines.pipeline import Pipeline, load_pipeline, pipeline
     from loopwright.pipelines.runner import CacheDisabledWarning, PipelineRun, StepExecution, run_pipeline
     from loopwright.pipelines.step import Step, step
-    from loopwright.pipelines.triggers import new_data
+    from loopwright.pipelines.triggers import new_data, on_alert
     from loopwright.registry.evaluation import Evaluation
     from loopwright.registry.format import PythonModel, save_model
     from loopwright.registry.gates import GateReport, PromotionPolicy

@@ -36,9 +36,16 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from loopwright.automation.controller import PromotionController
+    from loopwright.automation.plan import RolloutPlan
+    from loopwright.automation.retraining import Retrainer, RetrainingPolicy
     from loopwright.data.checks import CheckReport
     from loopwright.data.schema import DataSchema
     from loopwright.data.versions import Datasets, DatasetVersion, Progress
+    from loopwright.monitoring.alerts import Alerts
+    from loopwright.monitoring.channels import Webhook
+    from loopwright.monitoring.monitors import Monitor
+    from loopwright.monitoring.service import MonitorRunReport, MonitorService
     from loopwright.pipelines.explain import Explanation
     from loopwright.pipelines.pipeline import Pipeline
     from loopwright.pipelines.runner import PipelineRun
@@ -53,15 +60,21 @@ if TYPE_CHECKING:
     from loopwright.serving.deployments import Deployment, Deployments
     from loopwright.serving.feedback import FeedbackReport, FeedbackStore
     from loopwright.serving.predictlog import PredictionLog
+    from loopwright.store.alerts import AlertRecord, AlertRuleRecord
     from loopwright.store.aliases import AliasEvent
     from loopwright.store.datasets import DatasetSummary, SchemaRecord
     from loopwright.store.models import ModelRecord
     from loopwright.store.promotions import ApprovalRecord
+    from loopwright.store.retraining import RetrainingRecord
+    from loopwright.store.rollouts import RolloutRecord
+    from loopwright.store.triggers import TriggerRecord
 
 __all__ = [
     "MIN_RUN_ID_PREFIX",
     "Client",
     "active_run",
+    "alert_rule",
+    "alerts",
     "alias_history",
     "approve",
     "batch_predict",
@@ -95,13 +108,19 @@ __all__ = [
     "metric_history",
     "model_card",
     "model_versions",
+    "monitor",
+    "monitor_results",
     "predictions",
     "promote",
     "register_model",
+    "retrain",
+    "rollout",
+    "rollouts",
     "save_schema",
     "search_runs",
     "set_alias",
     "set_policy",
+    "set_retraining",
     "set_tag",
     "set_tags",
     "start_run",
@@ -133,6 +152,10 @@ class Client:
         self._deployments: Deployments | None = None
         self._prediction_log: PredictionLog | None = None
         self._feedback: FeedbackStore | None = None
+        self._controller: PromotionController | None = None
+        self._retrainer: Retrainer | None = None
+        self._alerts: Alerts | None = None
+        self._monitors: MonitorService | None = None
 
     def __repr__(self) -> str:
         return f"Client(database={self.store.display_url!r}, artifacts={self.artifacts.uri!r})"
@@ -734,6 +757,121 @@ class Client:
             self._feedback = FeedbackStore(self.store, self.prediction_log)
         return self._feedback
 
+    # --- monitors --------------------------------------------------------------------------------------
+
+    @property
+    def monitors(self) -> MonitorService:
+        """The monitors service of this workspace: ``.create(monitor)``, ``.run()``, ``.status()``,
+        ``.backfill(name, start, end)``, ``.results(name)``; a run also evaluates the alert rules."""
+        if self._monitors is None:
+            from loopwright.monitoring.service import MonitorService
+
+            self._monitors = MonitorService(
+                self.store,
+                self.artifacts,
+                self.datasets,
+                self.prediction_log,
+                scratch=self.settings.workspace.expanduser().absolute() / "cache",
+                alerts=self.alerts,
+            )
+        return self._monitors
+
+    def monitor(self, deployment: str, reference: Any, **options: Any) -> Monitor:
+        """Define (or change) a monitor of ``deployment``. See :func:`loopwright.monitor`."""
+        from loopwright.monitoring.monitors import Monitor
+
+        definition = Monitor(deployment, reference, **options)
+        self.monitors.create(definition)
+        return definition
+
+    def run_monitors(
+        self, name: str | None = None, *, now: datetime | int | None = None
+    ) -> list[MonitorRunReport]:
+        """Run monitor ``name`` (or every enabled monitor) over its new windows. See
+        :meth:`MonitorService.run`."""
+        return self.monitors.run(name, now=now)
+
+    # --- rollouts and retraining -----------------------------------------------------------------------
+
+    @property
+    def controller(self) -> PromotionController:
+        """The promotion controller of this workspace: ``.start(...)``, ``.tick(now)``, ``.abort(id)``,
+        ``.rollouts()``, ``.events(id)``, ``.serve()`` (built on first use)."""
+        if self._controller is None:
+            from loopwright.automation.controller import PromotionController
+
+            self._controller = PromotionController(self)
+        return self._controller
+
+    @property
+    def retrainer(self) -> Retrainer:
+        """The retraining service of this workspace: ``.set_policy(...)``, ``.policy(...)``,
+        ``.retrain(...)`` (built on first use)."""
+        if self._retrainer is None:
+            from loopwright.automation.retraining import Retrainer
+
+            self._retrainer = Retrainer(self, self.controller)
+        return self._retrainer
+
+    def rollout(
+        self,
+        deployment: str,
+        candidate: ModelVersion | str | int | tuple[str, int],
+        *,
+        plan: RolloutPlan | Mapping[str, Any] | None = None,
+        now: datetime | int | None = None,
+    ) -> RolloutRecord:
+        """Start rolling ``candidate`` out on ``deployment``. See :func:`loopwright.rollout`."""
+        return self.controller.start(deployment, candidate, plan, cause="manual", now=now)
+
+    def rollouts(
+        self, deployment: str | None = None, *, status: str | None = None, limit: int | None = 100
+    ) -> list[RolloutRecord]:
+        """Rollouts, newest first. See :func:`loopwright.rollouts`."""
+        return self.controller.rollouts(deployment=deployment, status=status, limit=limit)
+
+    def set_retraining(
+        self, deployment: str, policy: RetrainingPolicy | Mapping[str, Any] | None
+    ) -> list[TriggerRecord]:
+        """Set how ``deployment`` retrains. See :func:`loopwright.set_retraining`."""
+        return self.retrainer.set_policy(deployment, policy)
+
+    def retrain(
+        self, deployment: str, *, cause: str = "manual", now: datetime | int | None = None
+    ) -> RetrainingRecord:
+        """Retrain ``deployment`` now, by its policy. See :func:`loopwright.retrain`."""
+        return self.retrainer.retrain(deployment, cause=cause, now=now)
+
+    # --- alerts ----------------------------------------------------------------------------------------
+
+    @property
+    def alerts(self) -> Alerts:
+        """The alerts service of this workspace: ``.define(rule)``, ``.rules()``, ``.list_alerts(...)``,
+        ``.evaluate(monitor)``."""
+        if self._alerts is None:
+            from loopwright.monitoring.alerts import Alerts
+
+            self._alerts = Alerts(self.store)
+        return self._alerts
+
+    def alert_rule(
+        self,
+        name: str,
+        *,
+        monitor: str,
+        when: str,
+        for_windows: int = 1,
+        severity: str = "warning",
+        channels: Sequence[str | Webhook] = ("log",),
+    ) -> AlertRuleRecord:
+        """Define alert rule ``name`` (or change it). See :func:`loopwright.alert_rule`."""
+        from loopwright.monitoring.alerts import AlertRule
+
+        rule = AlertRule(
+            name, monitor=monitor, when=when, for_windows=for_windows, severity=severity, channels=channels
+        )
+        return self.alerts.define(rule)
+
     def predictions(
         self,
         deployment: str,
@@ -744,12 +882,18 @@ class Client:
     ) -> pd.DataFrame:
         """The logged predictions of ``deployment`` in ``[start, end)``; with ``feedback``, joined to
         their labels. See :func:`loopwright.predictions`."""
+        from loopwright.store.deployments import DeploymentStore
+
+        DeploymentStore(self.store).get(deployment)  # a mistyped name is an error, not an empty log
         frame = self.prediction_log.query(deployment, start, end)
         if not feedback:
             return frame
         labels = self.feedback.get(deployment, list(dict.fromkeys(frame["request_id"])))
         labels = labels.rename(columns={"value": "feedback", "received_at": "feedback_at"})
-        return frame.merge(labels, on="request_id", how="left")
+        joined = frame.merge(labels, on="request_id", how="left")
+        # A missing label reads None, as a stored one is any JSON value (pandas would fill in NaN).
+        joined["feedback"] = joined["feedback"].astype(object).where(joined["feedback"].notna(), None)
+        return joined
 
     def log_feedback(
         self,
@@ -1255,6 +1399,167 @@ def log_feedback(
     Recorded 2 labels for deployment 'fraud'.
     """
     return get_client().log_feedback(deployment, values, on_unknown=on_unknown)
+
+
+# --- alerts --------------------------------------------------------------------------------------------
+
+
+def alert_rule(
+    name: str,
+    *,
+    monitor: str,
+    when: str,
+    for_windows: int = 1,
+    severity: str = "warning",
+    channels: Sequence[str | Webhook] = ("log",),
+) -> AlertRuleRecord:
+    """Define alert rule ``name`` on monitor ``monitor`` (or change it to this; its alerts are kept).
+
+    ``when`` is a condition on a metric the monitor records, of the whole window or of one column:
+    ``"drift_share > 0.3"``, ``"drift_score[amount] < 0.05"``, ``"accuracy < 0.9"``. An alert opens once
+    it has held for ``for_windows`` consecutive windows, stays open (one per rule) while it holds, and
+    resolves at the first window where it does not. ``severity`` is ``info``, ``warning`` or
+    ``critical``; ``channels`` are ``"log"`` and webhooks, ``lw.Webhook(url)``
+    (every alert is also kept in the store). A pipeline can run on each alert: ``lw.on_alert(name)``.
+
+    >>> lw.alert_rule(  # doctest: +SKIP
+    ...     "fraud-drift", monitor="fraud", when="drift_share > 0.3", for_windows=2, severity="critical",
+    ...     channels=["log", lw.Webhook("https://hooks.example.com/loopwright")],
+    ... )
+    """
+    return get_client().alert_rule(
+        name, monitor=monitor, when=when, for_windows=for_windows, severity=severity, channels=channels
+    )
+
+
+def alerts(
+    status: str | None = None, *, rule: str | None = None, monitor: str | None = None, limit: int | None = 100
+) -> list[AlertRecord]:
+    """Alerts of the default workspace, newest first: ``status`` is ``open`` or ``resolved``.
+
+    >>> [(alert.rule, alert.severity) for alert in lw.alerts("open")]  # doctest: +SKIP
+    [('fraud-drift', 'critical')]
+    """
+    return get_client().alerts.list_alerts(status=status, rule=rule, monitor=monitor, limit=limit)
+
+
+# --- monitors ------------------------------------------------------------------------------------------
+
+
+def monitor(
+    deployment: str,
+    reference: Any,
+    *,
+    name: str | None = None,
+    window: str | int | None = None,
+    rows: int | None = None,
+    columns: Sequence[str] | None = None,
+    drift: Mapping[str, Any] | None = None,
+    correction: str | None = None,
+    **options: Any,
+) -> Monitor:
+    """Watch deployment ``deployment``: drift against ``reference``, data quality, live performance and
+    operations, per window. Creates the monitor (named ``name``, default the deployment's name) or
+    changes it to this definition; returns the checked :class:`~loopwright.monitoring.monitors.Monitor`.
+
+    ``reference`` is a dataset version (``lw.dataset("tx", 3)``, ``"tx:3"``, or ``"tx"`` for the latest,
+    pinned now) or a past window of the deployment's predictions, ``"window:<start>/<end>"``. Windows are
+    by time (``window="1h"``, the default) or by count (``rows=1000``). ``columns`` limits the watched
+    inputs; ``drift`` overrides a column's test or threshold (``{"amount": "psi"}``,
+    ``{"city": {"test": "chisquare", "threshold": 0.01}}``); ``correction`` is ``"bonferroni"`` or
+    ``"benjamini-hochberg"``. Further options: ``drift_share``, ``multivariate``, ``label``, ``task``,
+    ``classes``, ``pos_label``, ``prediction_column``, ``schema``, ``start``, ``label_horizon``. Run monitors
+    with ``loopwright monitor run`` (or ``lw.get_client().run_monitors()``) on a schedule.
+
+    >>> lw.monitor("fraud", reference="tx:3", window="1h", correction="bonferroni")  # doctest: +SKIP
+    >>> lw.monitor_results("fraud", metric="drift_share")                        # doctest: +SKIP
+    """
+    return get_client().monitor(
+        deployment,
+        reference,
+        name=name,
+        window=window,
+        rows=rows,
+        columns=columns,
+        drift=dict(drift or {}),
+        correction=correction,
+        **options,
+    )
+
+
+def monitor_results(
+    name: str,
+    metric: str | Sequence[str] | None = None,
+    *,
+    column: str | None = None,
+    start: datetime | date | str | int | None = None,
+    end: datetime | date | str | int | None = None,
+) -> pd.DataFrame:
+    """The results of monitor ``name`` as a DataFrame (``window_start``, ``window_end``, ``metric``,
+    ``column``, ``value``, ``extra``), oldest window first; ``metric`` and ``column`` select series.
+
+    >>> lw.monitor_results("fraud", "drift_score", column="amount").tail(3)  # doctest: +SKIP
+    """
+    return get_client().monitors.results(name, metric=metric, column=column, start=start, end=end)
+
+
+# --- rollouts and retraining -------------------------------------------------------------------------
+
+
+def rollout(
+    deployment: str,
+    candidate: ModelVersion | str | int | tuple[str, int],
+    *,
+    plan: RolloutPlan | Mapping[str, Any] | None = None,
+    now: datetime | int | None = None,
+) -> RolloutRecord:
+    """Roll ``candidate`` (a version of the deployment's model: ``4``, ``"fraud/4"``,
+    ``"fraud@candidate"``) out on ``deployment`` step by step, by ``plan`` (default: shadow, then canary
+    10%, 50% and 100%, an hour each). It must pass the gates of the alias the deployment serves first.
+    The promotion controller (``loopwright controller``, or ``loopwright server``) judges each step on the
+    live prediction log and promotes the candidate, or rolls it back; ``now`` sets the start time.
+
+    >>> plan = lw.RolloutPlan(steps=[lw.RolloutStep.shadow("30m"), lw.RolloutStep.canary(0.1, duration="1h")])
+    >>> lw.rollout("fraud", "fraud@candidate", plan=plan)  # doctest: +SKIP
+    """
+    return get_client().rollout(deployment, candidate, plan=plan, now=now)
+
+
+def rollouts(
+    deployment: str | None = None, *, status: str | None = None, limit: int | None = 100
+) -> list[RolloutRecord]:
+    """Rollouts of the default workspace, newest first (of ``deployment``; ``status`` is ``active``,
+    ``promoted``, ``rolled_back`` or ``aborted``).
+
+    >>> [(item.id, item.candidate, item.status) for item in lw.rollouts("fraud")]  # doctest: +SKIP
+    [(2, 5, 'active'), (1, 4, 'rolled_back')]
+    """
+    return get_client().rollouts(deployment, status=status, limit=limit)
+
+
+def set_retraining(
+    deployment: str, policy: RetrainingPolicy | Mapping[str, Any] | None
+) -> list[TriggerRecord]:
+    """Set how ``deployment`` retrains (``None`` removes it): its training pipeline, data, triggers and
+    rollout plan. The pipeline is imported and its parameters checked now; the triggers are registered for
+    the scheduler. Returns them.
+
+    >>> lw.set_retraining("fraud", lw.RetrainingPolicy(  # doctest: +SKIP
+    ...     "pipelines.fraud:train", data=lw.RecentPredictions("fraud-recent", target="is_fraud"),
+    ...     data_param="data", on=[lw.on_alert("fraud-drift")]))
+    """
+    return get_client().set_retraining(deployment, policy)
+
+
+def retrain(deployment: str, *, cause: str = "manual", now: datetime | int | None = None) -> RetrainingRecord:
+    """Retrain ``deployment`` now by its policy: train on its data, register the model as the
+    ``candidate``, check the gates, and start its rollout. Returns the record of every step.
+
+    >>> record = lw.retrain("fraud")                       # doctest: +SKIP
+    >>> record.status, record.version, record.rollout_id   # doctest: +SKIP
+    ('rolling_out', 5, 3)
+    """
+    return get_client().retrain(deployment, cause=cause, now=now)
 
 
 # --- deployments and batch scoring ------------------------------------------------------------------------

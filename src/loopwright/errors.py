@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "AlertRuleError",
     "ArtifactIntegrityError",
+    "ConfigFileError",
     "ConflictError",
     "DataCheckError",
     "DataInputError",
@@ -34,6 +36,7 @@ __all__ = [
     "MissingExtraError",
     "ModelError",
     "ModelFormatError",
+    "MonitorDefinitionError",
     "NotFoundError",
     "ParamConflictError",
     "PayloadError",
@@ -45,6 +48,8 @@ __all__ = [
     "PromotionError",
     "PromotionForbiddenError",
     "PromotionRefusedError",
+    "RetrainingPolicyError",
+    "RolloutPlanError",
     "RunStateError",
     "SchemaFileError",
     "ServingError",
@@ -120,6 +125,14 @@ class SchemaFileError(InvalidInputError):
     code = "invalid_input.schema"
 
 
+class ConfigFileError(InvalidInputError):
+    """A workspace configuration file (``loopwright.yaml``) is not valid YAML or does not describe a
+    workspace. The message names the file, the line and the field; ``details`` holds ``source``, and
+    ``line`` and ``field`` when the YAML parsed but does not fit."""
+
+    code = "invalid_input.config"
+
+
 class SignatureError(InvalidInputError):
     """Data given to a model's ``predict`` does not fit its signature: a missing column, a type that does not
     widen safely to the expected one, or a tensor of the wrong shape. ``details`` names the ``column`` (or
@@ -156,6 +169,38 @@ class StepOutputError(InvalidInputError):
     value is stored)."""
 
     code = "invalid_input.step_output"
+
+
+class MonitorDefinitionError(InvalidInputError):
+    """A monitor cannot be built as defined: an unknown deployment or reference, a bad window, an unknown
+    drift test, a threshold out of range. Raised when the monitor is created, never when it runs; ``details``
+    names the ``field``, the ``value`` and what was expected."""
+
+    code = "invalid_input.monitor"
+
+
+class AlertRuleError(InvalidInputError):
+    """An alert rule cannot be built as defined: a condition that does not parse, a duration or severity
+    out of range, an unknown channel. Raised when the rule is defined; ``details`` names the ``field`` and
+    the ``value``."""
+
+    code = "invalid_input.alert_rule"
+
+
+class RolloutPlanError(InvalidInputError):
+    """A rollout plan or its analysis cannot be used as defined: no steps, a canary weight outside (0, 1],
+    a duration that does not parse, a threshold or sample size out of range, an unknown metric or test.
+    Raised when the plan is built; ``details`` names the ``field`` and the ``value``."""
+
+    code = "invalid_input.rollout_plan"
+
+
+class RetrainingPolicyError(InvalidInputError):
+    """A retraining policy cannot be used as defined: a pipeline reference that does not parse, a data
+    source or trigger of the wrong kind, a parameter the pipeline does not take. Raised when the policy is
+    built or set; ``details`` names the ``field`` and the ``value``."""
+
+    code = "invalid_input.retraining_policy"
 
 
 class PayloadError(InvalidInputError):

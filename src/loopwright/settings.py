@@ -69,7 +69,7 @@ class PredictionLogSettings(BaseModel):
         description="Size at which a log segment is closed and handed to the compactor.",
     )
     segment_max_age_s: float = Field(
-        60.0,
+        300.0,
         gt=0,
         le=86_400,
         description="Age at which a log segment is closed even if small, so that quiet deployments are "
@@ -113,6 +113,13 @@ class ServerSettings(BaseModel):
         ge=0,
         description="Requests of at most this many rows run the model on the event loop, which is fastest "
         "for small requests; larger ones run in a worker thread so they do not hold up the others.",
+    )
+    max_batch_rows: int = Field(
+        256,
+        ge=0,
+        description="Micro-batching: small requests to one deployment that arrive together are predicted "
+        "in one model call of up to this many rows. It never waits for more requests, so a lone request is "
+        "not delayed. 0 or 1 turns it off.",
     )
     shadow_queue_size: int = Field(
         1024,

@@ -8,8 +8,8 @@ before each test; SQLite keeps a new file per test.
 
 from __future__ import annotations
 
-import uuid
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -18,7 +18,7 @@ import pytest
 
 import loopwright as lw
 
-SOURCE = '''
+SOURCE = """
 import loopwright as lw
 
 THRESHOLD = {threshold}
@@ -47,7 +47,7 @@ def gated(value: int) -> bool:
 def flow(n: int = 2):
     value = base(n)
     {wiring}
-'''
+"""
 
 
 class EditableFlow:
@@ -60,7 +60,9 @@ class EditableFlow:
         self.name = f"editable_flow_{uuid.uuid4().hex[:8]}"
         self.path = folder / f"{self.name}.py"
         self.values: dict[str, Any] = {
-            "threshold": 5, "offset": 1, "base_body": "return n * 3",
+            "threshold": 5,
+            "offset": 1,
+            "base_body": "return n * 3",
             "wiring": "return shifted(value), gated(value)",
         }
         self.path.write_text(SOURCE.format(**self.values), encoding="utf-8")

@@ -78,10 +78,17 @@ def on_transactions(expected: int = 3) -> Any:
 
 
 @lw.step
-def slow(label: str, seconds: float) -> str:
+def slow(label: str, seconds: float, folder: str, patience: float = 60.0) -> str:
+    """Sleep, then wait for the other ``slow`` step to have started too (files in ``folder`` mark who
+    started): two of these can only both finish if they ran at the same time."""
     # When it really ran, and where: the store's start of a step is when it was handed to the executor.
     began = time.time()
+    Path(folder, label).touch()
     time.sleep(seconds)
+    while not all(Path(folder, name).exists() for name in ("a", "b")):
+        if time.time() - began > patience:
+            raise TimeoutError(f"step {label!r} ran alone: the other one did not start meanwhile")
+        time.sleep(0.01)
     lw.log_metrics({"began": began, "ended": time.time(), "pid": os.getpid()})
     return label.upper()
 
@@ -92,8 +99,8 @@ def join(left: str, right: str) -> str:
 
 
 @lw.pipeline(executor="process", max_workers=2)
-def parallel(seconds: float = 0.5) -> Any:
-    return join(slow("a", seconds), slow("b", seconds))
+def parallel(folder: str, seconds: float = 0.5) -> Any:
+    return join(slow("a", seconds, folder), slow("b", seconds, folder))
 
 
 # --- resumption ---------------------------------------------------------------------------------------

@@ -7,13 +7,7 @@ checks that exactly the steps it reaches run again, and pins the explanation wor
 
 from __future__ import annotations
 
-import importlib
-import sys
-import uuid
 import warnings
-from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -23,6 +17,7 @@ import loopwright as lw
 from loopwright.pipelines import materializers, runner
 from loopwright.store.metadata import now_ms
 from tests.pipelines import example_flows as flows
+from tests.pipelines.editing import EditableFlow
 
 
 def statuses(run: lw.PipelineRun) -> dict[str, str]:
@@ -125,7 +120,9 @@ def test_changed_input_content_reruns_the_steps_that_read_it(client: lw.Client) 
     assert explained(second, "split") == "\n".join(
         [header("split", "miss"), f"  - input 'frame' changed (content {old[:12]} → {new[:12]})"]
     )
-    assert explained(second, "load") == "\n".join([header("load", "miss"), "  - parameter 'n' changed: 20 → 40"])
+    assert explained(second, "load") == "\n".join(
+        [header("load", "miss"), "  - parameter 'n' changed: 20 → 40"]
+    )
 
 
 def test_an_ignored_parameter_is_not_part_of_the_key(client: lw.Client) -> None:
@@ -215,7 +212,12 @@ def test_a_step_with_cache_false_runs_every_time(client: lw.Client) -> None:
 def test_a_run_with_cache_false_runs_every_step_and_later_runs_reuse_its_results(client: lw.Client) -> None:
     flows.training()
     forced = lw.run_pipeline(flows.training, cache=False)
-    assert statuses(forced) == {"load": "disabled", "split": "disabled", "fit": "disabled", "score": "disabled"}
+    assert statuses(forced) == {
+        "load": "disabled",
+        "split": "disabled",
+        "fit": "disabled",
+        "score": "disabled",
+    }
     assert explained(forced, "fit") == "\n".join(
         [header("fit", "disabled"), "  - the run was started with cache=False"]
     )
@@ -313,7 +315,10 @@ def test_an_unhashable_input_disables_the_cache_of_its_step_with_a_warning(clien
         assert statuses(run) == {"numbers": "hit" if attempt else "miss", "measure": "disabled"}
         assert run.output == 3
     assert explained(run, "measure") == "\n".join(
-        [header("measure", "disabled"), "  - input 'handle' has no stable content hash (an object of type Opaque)"]
+        [
+            header("measure", "disabled"),
+            "  - input 'handle' has no stable content hash (an object of type Opaque)",
+        ]
     )
     # A result computed without its whole key never answers a later run, even one that hashes.
     assert statuses(with_handle(None)) == {"numbers": "hit", "measure": "miss"}
@@ -354,7 +359,7 @@ def test_a_hit_records_a_step_run_pointing_at_its_producer_with_the_same_lineage
                 for edge in client.store.run_artifacts(producer.run_id, direction)
             }
             assert linked == produced
-            assert linked or name == "load" and direction == "input"
+            assert linked or (name == "load" and direction == "input")
         assert [ref.artifact_id for ref in hit.outputs] == [ref.artifact_id for ref in producer.outputs]
     assert {edge.name for edge in client.store.run_artifacts(second.step("score").run_id, "input")} == {
         "model",

@@ -156,7 +156,7 @@ def test_occasions_before_the_trigger_was_registered_do_not_fire(
 def test_a_trigger_of_an_unknown_kind_is_skipped_and_the_others_fire(
     client: Client, catalog: TriggerCatalog
 ) -> None:
-    add_trigger(catalog, "alerting", "alert", "fraud-drift")  # a kind a later Loopwright fires
+    add_trigger(catalog, "reacting", "git_push", "main")  # a kind a later Loopwright fires
     add_trigger(catalog, "retrain", "cron", "* * * * *")
     runner = Recorder()
     assert len(Scheduler(client, run=runner, holder="s1").tick(utc(2026, 11, 28, 3, 0))) == 1

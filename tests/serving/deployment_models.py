@@ -1,7 +1,7 @@
 """Models and fixtures shared by the deployment, runtime and batch tests.
 
 :class:`Tagged` answers every row with its own tag, so a prediction says which version produced it: the
-``fraud`` model's version N is ``Tagged(N)``. The client fixture runs on each metadata backend, on an
+``fraud`` model's version N is ``Tagged(N)``. The ``client`` fixture (import ``client_with_models``) runs on each metadata backend, on an
 empty, fully migrated database (the data tests' fixtures, reused).
 """
 
@@ -47,9 +47,9 @@ class Broken(lw.PythonModel):
         raise RuntimeError("the model fell over")
 
 
-@pytest.fixture
-def client(settings: Settings) -> Iterator[lw.Client]:
-    """A client as user ``tester`` whose model ``fraud`` has versions 1–3 (``Tagged(1..3)``), version 1
+@pytest.fixture(name="client")
+def client_with_models(settings: Settings) -> Iterator[lw.Client]:
+    """A client as user ``tester`` whose model ``fraud`` has versions 1 to 3 (``Tagged(1..3)``), version 1
     in production."""
     opened = lw.connect(settings.model_copy(update={"user": "tester"}))
     for tag in (1, 2, 3):

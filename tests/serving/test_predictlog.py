@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 from loopwright.errors import InvalidInputError, PredictionLogError
 from loopwright.serving import predictlog as predictlog_module
 from loopwright.serving.predictlog import LogLag, PredictionEntry, PredictionLog
-from loopwright.settings import PredictionLogSettings
+from loopwright.settings import PredictionLogSettings, Settings
 
 DAY_MS = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -327,18 +328,19 @@ def test_a_crash_between_the_parts_and_the_deletion_is_finished_by_the_next_comp
 
 
 def test_lines_that_are_not_whole_entries_are_kept_aside_and_counted(log: PredictionLog) -> None:
-    log.append([entry(1)])
+    log.append([entry(1), entry(4, at=10**17)])  # a damaged timestamp that still parses
     log.close(compact=False)
     segment = segments(log)[0]
+    damaged = segment.read_bytes().splitlines(keepends=True)[1]
     with segment.open("ab") as file:  # what a power loss mid-write can leave
         file.write(b'{"request_id": "req-2"}\n{"request_id": "req-3", "deploym')
 
     report = log.compact()
 
-    assert (report.entries, report.rejected) == (1, 2)
-    assert log.rejected_lines == 2
+    assert (report.entries, report.rejected) == (1, 3)
+    assert log.rejected_lines == 3
     assert (log.folder / "_rejected" / "fraud" / segment.name).read_bytes() == (
-        b'{"request_id": "req-2"}\n{"request_id": "req-3", "deploym\n'
+        damaged + b'{"request_id": "req-2"}\n{"request_id": "req-3", "deploym\n'
     )
     assert ids(log.query("fraud")) == ["req-1"]
 
@@ -414,7 +416,9 @@ def test_query_reads_a_half_open_time_range_across_parquet_and_segments(log: Pre
     assert ids(log.query("fraud", end=date(2026, 1, 2))) == ["req-1", "req-2"]
     assert ids(log.query("fraud", start=datetime(2026, 1, 1), end=T0 + DAY_MS + 4)) == ["req-2", "req-3"]
     assert ids(log.query("fraud", start=T0 + DAY_MS + 4)) == ["req-4"]
-    assert log.query("nobody").empty
+    nobody = log.query("nobody")
+    assert nobody.empty
+    assert nobody.dtypes.equals(log.query("fraud").dtypes)
 
 
 def test_query_refuses_bad_bounds(log: PredictionLog) -> None:
@@ -458,3 +462,49 @@ def test_a_forked_child_writes_its_own_segment(log: PredictionLog) -> None:
     assert len(segments(log)) == 2
     log.append([entry(3)])
     assert ids(log.query("fraud")) == ["req-1", "req-2", "req-3"]
+
+
+def test_fsync_always_flushes_every_append_and_each_new_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = PredictionLog(tmp_path / "p", PredictionLogSettings(fsync="always"))
+    flushed: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda descriptor: flushed.append(descriptor) or real_fsync(descriptor))
+
+    log.append([entry(1)])
+    log.append([entry(2)])
+
+    segment = log._open["fraud"].descriptor
+    assert flushed.count(segment) == 2
+    assert len(flushed) == 3  # and the segment's folder, once, so that the new file's name is durable too
+
+
+def test_the_log_lives_in_the_workspace_unless_settings_say_otherwise(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    assert Settings(workspace=workspace).resolved_prediction_log_folder() == workspace / "predictions"
+    elsewhere = Settings(workspace=workspace, prediction_log=PredictionLogSettings(folder=tmp_path / "fast"))
+    assert elsewhere.resolved_prediction_log_folder() == tmp_path / "fast"
+
+
+def test_compaction_streams_a_segment_in_bounded_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(predictlog_module, "_CHUNK_ROWS", 500)
+
+    def compaction_peak(count: int) -> int:
+        log = PredictionLog(tmp_path / f"p{count}")
+        log.append([entry(number) for number in range(count)])
+        log.close(compact=False)
+        tracemalloc.start()
+        try:
+            assert log.compact().entries == count
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    compaction_peak(100)  # imports and caches the first compaction pays for
+    small, large = compaction_peak(2_000), compaction_peak(8_000)
+
+    assert large < 2 * small  # four times the entries, about the same memory
+    assert pq.ParquetFile(parts(PredictionLog(tmp_path / "p8000"))[0]).metadata.num_row_groups == 16

@@ -14,6 +14,7 @@ from loopwright.registry.signature import ColumnSpec, Signature, infer_signature
 from loopwright.serving.protocols import (
     Inputs,
     check_request_id,
+    concat,
     decode_json,
     inference_response,
     loopwright_response,
@@ -263,6 +264,16 @@ def test_mlflow_bad_csv_is_malformed() -> None:
         (
             {"inputs": []},
             "The 'inputs' of the request must be a non-empty list of rows. Got a list of 0 items instead.",
+        ),
+        (
+            {"instances": [[1.0, 2.0], [3.0]]},
+            "The 'instances[1]' of the request must be a row of 2 values, as long as 'instances[0]'. Got a list "
+            "of 1 item instead.",
+        ),
+        (
+            {"dataframe_split": {"data": [[1.0, 2.0], 3.0]}},
+            "The 'dataframe_split.data[1]' of the request must be a row of 2 values, as long as "
+            "'dataframe_split.data[0]'. Got the number 3.0 instead.",
         ),
     ],
 )
@@ -556,3 +567,28 @@ def test_feedback_errors(payload: object, message: str) -> None:
 def test_inputs_record_of_each_layout() -> None:
     assert Inputs([[1, 2], [3, 4]], 2, "tensor").record(0) == [1, 2]
     assert Inputs({"a": np.array([1, 2])}, 2, "columns").records() == [{"a": 1}, {"a": 2}]
+
+
+def test_concat_joins_rows_of_one_batch_key() -> None:
+    first = parse_loopwright(body({"columns": {"a": [1], "b": [2]}, "request_ids": ["x"]}))
+    second = parse_loopwright(body({"columns": {"a": [3], "b": [4]}, "request_ids": ["y"]}))
+    assert first.batch_key() == second.batch_key()
+    joined = concat([first, second])
+    assert (joined.data, joined.rows, joined.request_ids) == ({"a": [1, 3], "b": [2, 4]}, 2, ("x", "y"))
+    unnamed = concat([first, parse_loopwright(body({"columns": {"a": [5], "b": [6]}}))])
+    assert unnamed.request_ids is None
+    reordered = parse_loopwright(body({"columns": {"b": [2], "a": [1]}}))
+    assert reordered.batch_key() != first.batch_key()
+
+
+def test_batch_keys_of_tensors_follow_row_shape_and_type() -> None:
+    flat = parse_inference_request(
+        body({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]})
+    )
+    wide = parse_inference_request(
+        body({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]})
+    )
+    assert flat.batch_key() != wide.batch_key()
+    joined = concat([flat, flat])
+    assert joined.data.shape == (2, 2)
+    assert parse_mlflow(body({"instances": [[1, 2]]})).batch_key() == ("tensor", "list", 2)

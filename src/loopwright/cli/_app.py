@@ -16,14 +16,18 @@ from typer.core import TyperGroup
 
 import loopwright
 from loopwright.cli import (
+    config,
     data,
     demo,
     deployments,
     experiments,
     feedback,
     models,
+    monitor,
     pipelines,
+    rollouts,
     runs,
+    server,
     triggers,
     workspace,
 )
@@ -69,6 +73,10 @@ demo.register(app)
 triggers.register(app)
 feedback.register(app)
 deployments.register(app)
+rollouts.register(app)
+server.register(app)
+monitor.register(app)
+config.register(app)
 
 
 def _print_version(value: bool) -> None:

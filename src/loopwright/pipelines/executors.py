@@ -9,17 +9,21 @@ interface (:class:`Executor`) so others (Ray) can be added without touching the 
 from __future__ import annotations
 
 import abc
+import ast
 import concurrent.futures
+import functools
 import multiprocessing
-import os
+import sys
 import traceback
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loopwright._context import using_client
+from loopwright.errors import PipelineDefinitionError
 from loopwright.pipelines.materializers import load_output, save_output
-from loopwright.pipelines.step import Step, check_output
+from loopwright.pipelines.step import Step, _import_step, check_output
 from loopwright.settings import Settings
 from loopwright.store.pipelines import OutputRef
 
@@ -33,7 +37,9 @@ __all__ = [
     "ProcessExecutor",
     "StepResult",
     "StepTask",
+    "check_importable",
     "make_executor",
+    "start_method_for",
 ]
 
 
@@ -110,15 +116,27 @@ class InlineExecutor(Executor):
         return future
 
 
+_PRELOADED_LIBRARIES = ("numpy", "pandas", "pyarrow", "pyarrow.parquet", "polars")
+
+
 class ProcessExecutor(Executor):
     """Runs independent steps in parallel in a pool of worker processes (``max_workers``, default the
-    number of CPUs). Steps must be importable (defined at module level) when the start method is not
-    ``fork``; each worker opens the workspace once and reuses it."""
+    number of CPUs). Workers import the steps by module and name (see :func:`start_method_for`); each
+    worker opens the workspace once and reuses it."""
 
     name = "process"
 
     def __init__(self, max_workers: int | None = None, start_method: str | None = None) -> None:
-        context = multiprocessing.get_context(start_method or _default_start_method())
+        method = start_method or start_method_for(())
+        context = multiprocessing.get_context(method)
+        if method == "forkserver":
+            # Imported once by the fork server (when it starts) instead of by every worker of every run. Only
+            # libraries: a user's module imported there would stay the version of that moment in every
+            # later worker, while each worker should import the steps' code as it is now.
+            libraries = [name for name in _PRELOADED_LIBRARIES if name in sys.modules]
+            context.set_forkserver_preload(
+                ["loopwright.client", "loopwright.pipelines.executors", *libraries]
+            )
         self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=max_workers, mp_context=context)
 
     def submit(self, task: StepTask) -> concurrent.futures.Future[StepResult]:
@@ -128,11 +146,75 @@ class ProcessExecutor(Executor):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(name: str, client: Client, max_workers: int | None = None) -> Executor:
-    """The executor called ``name`` (``inline`` or ``process``)."""
+def make_executor(
+    name: str, client: Client, max_workers: int | None = None, *, modules: Collection[str] = ()
+) -> Executor:
+    """The executor called ``name`` (``inline`` or ``process``) for steps defined in ``modules``."""
     if name == "process":
-        return ProcessExecutor(max_workers)
+        return ProcessExecutor(max_workers, start_method_for(modules))
     return InlineExecutor(client)
+
+
+def start_method_for(modules: Collection[str]) -> str:
+    """How worker processes start for steps defined in ``modules``.
+
+    A child made by ``fork`` copies this process without its other threads, but with the locks they held:
+    polars' runtime, Arrow's and OpenMP's thread pools, once used here, can leave a forked worker hanging
+    forever. So workers start from ``forkserver`` (a fresh, single-threaded process; ``spawn`` where there
+    is none) and import the steps' modules, as Python 3.14 does by default. Two cases need ``fork``: steps
+    defined in ``__main__`` (a notebook, or the script being run) exist only in this process, and a script
+    run as ``python train.py`` without an ``if __name__ == "__main__":`` block would run again, pipeline
+    and all, in every fresh worker.
+    """
+    available = multiprocessing.get_all_start_methods()
+    if "fork" in available and ("__main__" in modules or _main_script_runs_again()):
+        return "fork"
+    return "forkserver" if "forkserver" in available else "spawn"
+
+
+@functools.cache
+def _main_script_runs_again() -> bool:
+    """Whether ``__main__`` is a script run by path whose top level has no ``__name__`` guard (a fresh
+    worker process runs a script's top level again, as ``__mp_main__``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or path is None or getattr(main.__spec__, "name", None) is not None:
+        return False  # a notebook or a REPL, or `python -m module` (whose __main__ workers skip)
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return True
+    return not any(isinstance(node, ast.If) and _is_main_guard(node.test) for node in tree.body)
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, *test.comparators]
+    names = [side.id for side in sides if isinstance(side, ast.Name)]
+    texts = [side.value for side in sides if isinstance(side, ast.Constant)]
+    return names == ["__name__"] and texts == ["__main__"]
+
+
+def check_importable(steps: Iterable[Step[..., Any]], where: str) -> None:
+    """Refuse, before a run is recorded, steps a worker process cannot find by module and name (defined
+    inside a function, or replaced at module level by something else)."""
+    for step_object in steps:
+        function = step_object.function
+        if function.__module__ == "__main__":
+            continue  # reached through fork (see start_method_for)
+        try:
+            found = _import_step(function.__module__, function.__qualname__)
+        except (ImportError, PipelineDefinitionError):
+            found = None
+        if found is not step_object:
+            raise PipelineDefinitionError(
+                f"Step {step_object.name!r} ({function.__module__}.{function.__qualname__}) cannot run in a "
+                f"process worker of {where}: workers import steps by module and name, and this one is not a "
+                "step at the top level of its module. Define it at the top level of a module, or run the "
+                "pipeline with executor='inline'.",
+                step=step_object.name,
+            )
 
 
 def execute(task: StepTask, client: Client, *, keep_values: bool) -> StepResult:
@@ -204,8 +286,3 @@ def _execute_in_worker(task: StepTask) -> StepResult:
     if client is None:
         client = _worker_clients[key] = open_client(task.settings)
     return execute(task, client, keep_values=False)
-
-
-def _default_start_method() -> str:
-    # fork starts fastest and lets steps defined in a notebook or __main__ run; elsewhere, spawn.
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() and os.name == "posix" else "spawn"

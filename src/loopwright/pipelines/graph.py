@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loopwright.errors import LoopwrightError, PipelineDefinitionError
-from loopwright.pipelines.step import Step, compatible, tracing, type_name
+from loopwright.pipelines.step import Step, compatible, readable_signature, tracing, type_name
 
 __all__ = ["DataRef", "Graph", "StepCall", "StepOutput", "Tracer", "latest", "trace"]
 
@@ -128,7 +128,8 @@ class Tracer:
         except TypeError as error:
             raise PipelineDefinitionError(
                 f"Step {step_object.name!r} is called at {location} in pipeline {self.pipeline!r} with "
-                f"arguments that do not fit {step_object.function.__qualname__}{step_object.signature}: "
+                f"arguments that do not fit {step_object.function.__qualname__}"
+                f"{readable_signature(step_object.signature)}: "
                 f"{error}.",
                 step=step_object.name,
                 location=location,

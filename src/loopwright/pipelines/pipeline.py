@@ -16,7 +16,7 @@ from loopwright._names import validate_key
 from loopwright.errors import PipelineDefinitionError
 from loopwright.pipelines.graph import DataRef, Graph, trace
 from loopwright.pipelines.hashing import code_hash, digest_of
-from loopwright.pipelines.step import _classes, type_name, user_location
+from loopwright.pipelines.step import _classes, readable_signature, type_name, user_location
 
 if TYPE_CHECKING:
     from loopwright.pipelines.runner import PipelineRun
@@ -106,7 +106,7 @@ class Pipeline:
         except TypeError as error:
             raise PipelineDefinitionError(
                 f"Pipeline {self.name!r} is called at {user_location(sys._getframe(1))} with arguments that "
-                f"do not fit {self.function.__qualname__}{self.signature}: {error}.",
+                f"do not fit {self.function.__qualname__}{readable_signature(self.signature)}: {error}.",
                 pipeline=self.name,
             ) from None
         from loopwright.pipelines.runner import run_pipeline

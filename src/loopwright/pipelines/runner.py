@@ -14,13 +14,21 @@ import hashlib
 import json
 import uuid
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from loopwright._context import default_client
 from loopwright.errors import InvalidInputError, NotFoundError, StepFailedError
-from loopwright.pipelines.executors import DataInput, OutputInput, StepResult, StepTask, make_executor
+from loopwright.pipelines.executors import (
+    DataInput,
+    OutputInput,
+    StepResult,
+    StepTask,
+    check_importable,
+    make_executor,
+)
 from loopwright.pipelines.graph import DataRef, Graph, StepCall, StepOutput
 from loopwright.pipelines.hashing import Unhashable, digest_of, value_digest
 from loopwright.pipelines.materializers import MATERIALIZER_VERSION, load_output
@@ -32,7 +40,7 @@ from loopwright.pipelines.pipeline import (
     load_pipeline,
     referenced_sources,
 )
-from loopwright.store.metadata import now_ms
+from loopwright.store.metadata import MetadataStore, now_ms
 from loopwright.store.pipelines import OutputRef, PipelineCatalog, StepRecord
 from loopwright.store.records import RunStatus
 from loopwright.tracking.system import system_info
@@ -158,6 +166,8 @@ def run_pipeline(
     )
     values = coerce_params(pipeline, params or {})
     graph = pipeline.trace(values)
+    if executor_name == "process":
+        check_importable((call.step for call in graph.calls), f"pipeline {pipeline.name!r}")
     datasets = _resolve_data(client, graph, values)
     _sync_triggers(client, pipeline)
     runner = _Runner(client, pipeline, graph, values, datasets, cache=cache)
@@ -245,7 +255,8 @@ class _Runner:
                 trigger_cause=trigger_cause,
                 inputs=[version.lineage_ref()[::-1] for version in self.datasets.values()],
             )
-            with make_executor(executor_name, client, max_workers) as executor:
+            modules = {call.step.function.__module__ for call in self.graph.calls}
+            with make_executor(executor_name, client, max_workers, modules=modules) as executor:
                 failure = self._execute(executor)
         except BaseException as error:
             run.end(
@@ -533,18 +544,20 @@ class _Runner:
             return None
         data = json.dumps(sources, sort_keys=True, indent=1).encode("utf-8")
         # The same code is stored once; remembered per store so a re-run does not write or look it up again.
-        remembered = (id(self.client.store), hashlib.sha256(data).hexdigest())
-        if remembered in _snapshots and self.client.artifacts.exists(remembered[1]):
-            return _snapshots[remembered]
+        # Keyed by the store object itself (weakly), not id(): a later store may reuse a freed store's id.
+        digest = hashlib.sha256(data).hexdigest()
+        remembered = _snapshots.setdefault(self.client.store, {})
+        if digest in remembered and self.client.artifacts.exists(digest):
+            return remembered[digest]
         blob = self.client.artifacts.put_bytes(data)
         record = self.client.store.record_artifact(
             "file", blob.digest, blob.size, media_type="application/json", properties={"code_snapshot": True}
         )
-        _snapshots[remembered] = record.id
+        remembered[digest] = record.id
         return record.id
 
 
-_snapshots: dict[tuple[int, str], str] = {}
+_snapshots: weakref.WeakKeyDictionary[MetadataStore, dict[str, str]] = weakref.WeakKeyDictionary()
 
 
 def _contains_placeholder(value: Any) -> bool:

@@ -10,10 +10,11 @@
 One tick, for each enabled trigger:
 
 1. **Is it due?** A cron trigger is due for the latest scheduled minute at or before now, a new-data
-   trigger for the latest version of its dataset that did not fail its blocking checks; either only if
-   that occasion came after the trigger was registered and has not fired yet. *Catch-up policy:* when
-   no scheduler ran for a while, only the latest missed occasion fires, once; older ones are skipped
-   (a retraining pipeline wants the newest data, not a backlog of runs).
+   trigger for the latest version of its dataset that did not fail its blocking checks, an alert trigger
+   for the latest alert its rule opened; each only if that occasion came after the trigger was
+   registered and has not fired yet. *Catch-up policy:* when no scheduler ran for a while, only the
+   latest missed occasion fires, once; older ones are skipped (a retraining pipeline wants the newest
+   data, not a backlog of runs).
 2. **Lease.** The scheduler takes the trigger's lease (``trigger:<id>``), renewed in the background while
    it holds it; a trigger leased by a live scheduler is left to that one.
 3. **Claim.** It inserts the firing; ``(trigger, fire key)`` is unique, so the occasion is claimed by one
@@ -49,7 +50,15 @@ from typing import TYPE_CHECKING, Any
 
 from loopwright._names import KEY_LENGTH
 from loopwright.errors import InvalidInputError, LoopwrightError, NotFoundError
-from loopwright.pipelines.triggers import CRON, NEW_DATA, cron_firing, latest_occasion, new_data_firing
+from loopwright.pipelines.triggers import (
+    ALERT,
+    CRON,
+    NEW_DATA,
+    alert_firing,
+    cron_firing,
+    latest_occasion,
+    new_data_firing,
+)
 from loopwright.settings import Settings
 from loopwright.store.metadata import now_ms
 from loopwright.store.triggers import FiringRecord, TriggerCatalog, TriggerRecord, trigger_lease
@@ -179,9 +188,11 @@ class Scheduler:
                 return cron_firing(trigger.spec, occasion)
             if trigger.kind == NEW_DATA:
                 return self._new_version(trigger)
+            if trigger.kind == ALERT:
+                return self._new_alert(trigger)
         except Exception:  # one broken trigger (a spec this version cannot read) must not stop the others
             logger.exception("Cannot evaluate trigger %s (%s %s)", trigger.id, trigger.kind, trigger.spec)
-        return None  # a kind this version does not fire (e.g. alerts, from a newer Loopwright)
+        return None  # a kind this version does not fire (from a newer Loopwright)
 
     def _new_version(self, trigger: TriggerRecord) -> tuple[str, str] | None:
         from loopwright.store.datasets import DatasetCatalog
@@ -193,6 +204,14 @@ class Scheduler:
         if version.created_at.timestamp() * 1000 < trigger.created_ms:
             return None  # logged before the trigger existed: not new to it
         return new_data_firing(trigger.spec, version.version)
+
+    def _new_alert(self, trigger: TriggerRecord) -> tuple[str, str] | None:
+        from loopwright.store.alerts import AlertCatalog
+
+        alert = AlertCatalog(self.client.store).latest_opened(trigger.spec)
+        if alert is None or alert.opened_at.timestamp() * 1000 < trigger.created_ms:
+            return None  # no alert yet, or opened before the trigger existed
+        return alert_firing(trigger.spec, alert.id)
 
     def _fire(self, trigger: TriggerRecord, fire_key: str, cause: str) -> FiringRecord | None:
         lease = trigger_lease(trigger.id)

@@ -26,7 +26,7 @@ from loopwright.pipelines.hashing import code_hash
 if TYPE_CHECKING:
     from loopwright.pipelines.graph import Tracer
 
-__all__ = ["CacheSettings", "Step", "check_output", "step", "user_location"]
+__all__ = ["CacheSettings", "Step", "check_output", "readable_signature", "step", "user_location"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -110,8 +110,12 @@ class Step(Generic[P, R]):
         return f"<step {self.name!r} ({self.function.__module__}.{self.function.__qualname__})>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Pickled by reference (the module attribute holding this step), so process workers import it.
-        return (_import_step, (self.function.__module__, self.function.__qualname__))
+        # Pickled by reference (the module attribute holding this step), so process workers import it. The
+        # module's file goes along for a module loaded from a path (lw.load_pipeline("flows/train.py:x")),
+        # which a fresh process cannot import by name.
+        module = sys.modules.get(self.function.__module__)
+        file = getattr(module, "__file__", None)
+        return (_import_step, (self.function.__module__, self.function.__qualname__, file))
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         tracer = tracing.get()
@@ -191,12 +195,22 @@ def step(
     return decorate if function is None else decorate(function)
 
 
-def _import_step(module: str, qualname: str) -> Step[..., Any]:
+def _import_step(module: str, qualname: str, file: str | None = None) -> Step[..., Any]:
     import importlib
+    import importlib.util
 
-    target: Any = importlib.import_module(module)
+    target: Any = sys.modules.get(module)
+    if target is None:
+        try:
+            target = importlib.import_module(module)
+        except ImportError:
+            spec = None if file is None else importlib.util.spec_from_file_location(module, file)
+            if spec is None or spec.loader is None:
+                raise
+            target = sys.modules[module] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(target)
     for part in qualname.split("."):
-        target = getattr(target, part)
+        target = getattr(target, part, None)
     if not isinstance(target, Step):
         raise PipelineDefinitionError(
             f"{module}.{qualname} is not a step at module level, so a process worker cannot import it. "
@@ -204,6 +218,24 @@ def _import_step(module: str, qualname: str) -> Step[..., Any]:
             ref=f"{module}:{qualname}",
         )
     return target
+
+
+class _Source(str):
+    """An annotation's source text, shown as written (``int``, not ``'int'``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def readable_signature(signature: inspect.Signature) -> str:
+    """``signature`` as it reads in the source: annotations that ``from __future__ import annotations``
+    keeps as text are shown without quotes."""
+
+    def plain(annotation: Any) -> Any:
+        return _Source(annotation) if isinstance(annotation, str) else annotation
+
+    parameters = [item.replace(annotation=plain(item.annotation)) for item in signature.parameters.values()]
+    return str(signature.replace(parameters=parameters, return_annotation=plain(signature.return_annotation)))
 
 
 def user_location(frame: types.FrameType | None) -> str:

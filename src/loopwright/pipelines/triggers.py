@@ -1,17 +1,17 @@
-"""Triggers: what starts a pipeline on its own, a cron schedule or a new version of a dataset.
+"""Triggers: what starts a pipeline on its own, a cron schedule, a new version of a dataset or an alert.
 
 A pipeline declares them where it is defined, and they are checked there, so a typo in a schedule fails
 at import time and never at 03:00::
 
     import loopwright as lw
 
-    @lw.pipeline(schedule="0 3 * * *", on=[lw.new_data("transactions")])
+    @lw.pipeline(schedule="0 3 * * *", on=[lw.new_data("transactions"), lw.on_alert("fraud-drift")])
     def retrain(n_estimators: int = 200): ...
 
 ``loopwright triggers add`` adds more from the command line, and ``loopwright scheduler`` fires them
 (:mod:`loopwright.pipelines.scheduler`). Cron schedules are read in UTC and fire at most once a minute,
-so every occasion has a name, its *fire key* (``cron:2026-11-28T03:00Z``, ``dataset:transactions:v4``),
-which the store keeps unique per trigger.
+so every occasion has a name, its *fire key* (``cron:2026-11-28T03:00Z``, ``dataset:transactions:v4``,
+``alert:17``), which the store keeps unique per trigger.
 
 This module stays import-light: the decorator imports it, and croniter (~70 ms to import) loads only when
 a schedule is checked or evaluated.
@@ -34,9 +34,11 @@ if TYPE_CHECKING:
     from loopwright.store.triggers import TriggerRecord
 
 __all__ = [
+    "ALERT",
     "CRON",
     "NEW_DATA",
     "TriggerSpec",
+    "alert_firing",
     "check_pipeline_triggers",
     "cron_firing",
     "cron_spec",
@@ -47,14 +49,16 @@ __all__ = [
     "new_data",
     "new_data_firing",
     "next_occasion",
+    "on_alert",
     "pipeline_trigger_specs",
     "sync_pipeline_triggers",
     "validate_schedule",
 ]
 
-# The kinds of trigger the scheduler fires. Alerts join them with monitoring.
+# The kinds of trigger the scheduler fires.
 CRON = "cron"
 NEW_DATA = "new_data"
+ALERT = "alert"
 
 _ALIASES = ("@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@yearly", "@annually")
 _FIELDS = (
@@ -73,8 +77,9 @@ _PROBE_BASE = datetime(2000, 1, 1, tzinfo=UTC)  # where "does it ever match?" st
 
 @dataclass(frozen=True, slots=True)
 class TriggerSpec:
-    """One trigger as declared: its ``kind`` (``cron`` or ``new_data``) and its ``spec`` (the cron
-    expression, or the dataset name). Build it with :func:`new_data` or :func:`cron_spec`.
+    """One trigger as declared: its ``kind`` (``cron``, ``new_data`` or ``alert``) and its ``spec`` (the
+    cron expression, the dataset name, or the alert rule's name). Build it with :func:`new_data`,
+    :func:`on_alert` or :func:`cron_spec`.
 
     >>> new_data("transactions")
     TriggerSpec(kind='new_data', spec='transactions')
@@ -92,6 +97,8 @@ def describe(kind: str, spec: str) -> str:
     """A trigger in words, from its stored kind and spec."""
     if kind == NEW_DATA:
         return f"new data in {spec!r}"
+    if kind == ALERT:
+        return f"alert {spec!r}"
     return f"{kind} {spec}"
 
 
@@ -107,6 +114,25 @@ def new_data(dataset: str) -> TriggerSpec:
     ... def retrain(): ...
     """
     return TriggerSpec(NEW_DATA, dataset_name(dataset, subject="lw.new_data()"))
+
+
+def on_alert(rule: str) -> TriggerSpec:
+    """A trigger that runs the pipeline once for each alert that alert rule ``rule`` opens.
+
+    Only alerts opened after the trigger was registered count. When several open between two looks of
+    the scheduler, the pipeline runs once, for the latest. The rule need not exist yet: the trigger
+    fires once it does and opens an alert.
+
+    >>> on_alert("fraud-drift")
+    TriggerSpec(kind='alert', spec='fraud-drift')
+    """
+    try:
+        name = validate_key("alert rule", rule)
+    except InvalidKeyError as error:
+        raise InvalidInputError(
+            f"lw.on_alert() needs the name of an alert rule. {error.message}", rule=repr(rule)
+        ) from None
+    return TriggerSpec(ALERT, name)
 
 
 def dataset_name(dataset: Any, *, subject: str) -> str:
@@ -260,6 +286,15 @@ def new_data_firing(dataset: str, version: int) -> tuple[str, str]:
     ('dataset:transactions:v4', "new version 4 of dataset 'transactions'")
     """
     return f"dataset:{dataset}:v{version}", f"new version {version} of dataset {dataset!r}"
+
+
+def alert_firing(rule: str, alert_id: int) -> tuple[str, str]:
+    """The fire key and the cause of an alert trigger's firing for alert ``alert_id`` of ``rule``.
+
+    >>> alert_firing("fraud-drift", 17)
+    ('alert:17', "alert 17 of rule 'fraud-drift'")
+    """
+    return f"alert:{alert_id}", f"alert {alert_id} of rule {rule!r}"
 
 
 # --- triggers declared by pipelines ------------------------------------------------------------------

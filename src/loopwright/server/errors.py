@@ -130,7 +130,9 @@ def install(app: FastAPI, observe: ErrorObserver | None = None) -> None:
         elif error.status_code == 405:
             message = f"{request.url.path} does not accept {request.method}."
         body = error_body(protocol_of(request.url.path), code, message)
-        return Response(body, status_code=error.status_code, media_type="application/json", headers=error.headers)
+        return Response(
+            body, status_code=error.status_code, media_type="application/json", headers=error.headers
+        )
 
     async def unexpected(request: Request, error: Exception) -> Response:
         logger.error("%s %s failed unexpectedly", request.method, request.url.path, exc_info=error)

@@ -6,15 +6,15 @@ label children looked up once per (deployment, version, variant); everything els
 lag, shadow traffic, reloads) is read from the runtime and the log when Prometheus scrapes, so it costs
 the request path nothing.
 
-==========================================================  ====================================================
+==========================================================  ==================================================
 metric                                                      labels
-==========================================================  ====================================================
+==========================================================  ==================================================
 ``loopwright_requests_total``                               deployment, version, variant: requests answered
 ``loopwright_predictions_total``                            deployment, version, variant: rows predicted
 ``loopwright_request_errors_total``                         deployment, version, variant, code (empty when
                                                             the request failed before a variant was chosen)
 ``loopwright_request_latency_seconds``                      deployment, version, variant (histogram): from the
-                                                            body read to the response ready, logging included
+                                                            route to the response ready, logging included
 ``loopwright_prediction_log_lag_entries`` / ``_bytes`` /    entries, bytes and segments logged but not yet
 ``_segments``                                               compacted into Parquet
 ``loopwright_prediction_log_entries_total``,                this process's log writes, failed writes (each one
@@ -26,7 +26,11 @@ metric                                                      labels
 ``loopwright_model_reloads_total``,                         models loaded, refreshes that rebuilt what is
 ``loopwright_refreshes_total``, ``..._refresh_errors_total`` served, and refreshes that failed
 ``loopwright_deployment_serving``                           deployment, variant, version: 1 for what is served
-==========================================================  ====================================================
+==========================================================  ==================================================
+
+With the workspace's metadata store, the monitoring families join them: drift, data quality, performance
+and operations of each monitor's latest window, and alert states
+(:mod:`loopwright.monitoring.prometheus`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from loopwright.serving.predictlog import PredictionLog
     from loopwright.serving.runtime import ServingRuntime
+    from loopwright.store.metadata import MetadataStore
 
 __all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "ServingMetrics"]
 
@@ -61,12 +66,17 @@ class ServingMetrics:
     >>> metrics.observe("fraud", 3, "production", rows=1, seconds=0.0008)  # doctest: +SKIP
     """
 
-    def __init__(self, runtime: ServingRuntime | None = None, log: PredictionLog | None = None) -> None:
+    def __init__(
+        self,
+        runtime: ServingRuntime | None = None,
+        log: PredictionLog | None = None,
+        store: MetadataStore | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter(
             "loopwright_requests",
-            "Prediction requests answered, by the deployment, version and variant that served them (a request "
-            "split between production and a canary counts once for each).",
+            "Prediction requests answered, by the deployment, version and variant that served them (a "
+            "request split between production and a canary counts once for each).",
             _LABELS,
             registry=self.registry,
         )
@@ -85,8 +95,8 @@ class ServingMetrics:
         )
         self._latency = Histogram(
             "loopwright_request_latency_seconds",
-            "Time from a prediction request's body being read to its response being ready (parsing, the model, "
-            "the prediction log), by deployment, version and variant.",
+            "Time from a prediction request reaching its route to its response being ready (reading and "
+            "parsing the body, the model, the prediction log), by deployment, version and variant.",
             _LABELS,
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
@@ -94,6 +104,10 @@ class ServingMetrics:
         self._children: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
         if runtime is not None or log is not None:
             self.registry.register(_StateCollector(runtime, log))
+        if store is not None:
+            from loopwright.monitoring.prometheus import MonitoringCollector
+
+            self.registry.register(MonitoringCollector(store))
 
     def observe(self, deployment: str, version: int, variant: str, *, rows: int, seconds: float) -> None:
         """Record a request answered by ``variant`` (version ``version``) of ``deployment``."""
@@ -153,7 +167,7 @@ class _StateCollector(Collector):
             (
                 "write_errors",
                 log.write_errors,
-                "Prediction log writes that failed; each failed request was answered 503, never acknowledged.",
+                "Prediction log writes that failed; each such request was answered 503, never acknowledged.",
             ),
             ("compaction_errors", log.compaction_errors, "Prediction log segments that failed to compact."),
             (
@@ -178,7 +192,9 @@ class _StateCollector(Collector):
         shadow.add_metric(["failed"], stats.get("shadow_errors", 0))
         yield shadow
         yield GaugeMetricFamily(
-            "loopwright_shadow_queued", "Shadow copies waiting for the shadow model.", value=stats.get("shadow_queued", 0)
+            "loopwright_shadow_queued",
+            "Shadow copies waiting for the shadow model.",
+            value=stats.get("shadow_queued", 0),
         )
         for name, key, text in (
             ("model_reloads", "reloads", "Model versions loaded by the serving runtime."),

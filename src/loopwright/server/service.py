@@ -7,8 +7,9 @@ records the request's metrics. Shadow results arrive from the runtime's shadow t
 same way, off the response path.
 
 Small requests run on the event loop: for a model that answers in a millisecond, handing the call to a
-worker thread costs more than it saves. Requests of more than ``inline_rows`` rows run in a worker thread,
-so a large batch does not hold up the small requests arriving meanwhile.
+worker thread costs more than it saves. Those that arrive together share one model call
+(:mod:`loopwright.server.batching`). Requests of more than ``inline_rows`` rows run in a worker thread, so
+a large batch does not hold up the small requests arriving meanwhile.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from loopwright.server.batching import MicroBatcher
+from loopwright.server.metrics import ServingMetrics
 from loopwright.serving.predictlog import PredictionEntry, PredictionLog
 from loopwright.serving.protocols import Inputs
 from loopwright.serving.runtime import PredictionResult, ServingRuntime
 from loopwright.settings import ServerSettings
-
-from loopwright.server.metrics import ServingMetrics
 
 __all__ = ["PredictionService", "log_entries"]
 
@@ -46,6 +47,7 @@ class PredictionService:
         self.log = log
         self.metrics = metrics
         self.settings = settings
+        self.batcher = MicroBatcher(self, settings.max_batch_rows) if settings.max_batch_rows > 1 else None
 
     async def predict(
         self,
@@ -59,43 +61,55 @@ class PredictionService:
         """The runtime's answer for ``inputs``, logged and counted. ``started`` (``time.perf_counter()``)
         is when the request reached its route, for the latency histogram."""
         if inputs.rows > self.settings.inline_rows:
-            return await run_in_threadpool(self.predict_now, deployment, inputs, headers, probabilities, started)
-        return self.predict_now(deployment, inputs, headers, probabilities, started)
+            result = await run_in_threadpool(self.serve, deployment, inputs, headers, probabilities)
+        elif self.batcher is not None:
+            result = await self.batcher.predict(deployment, inputs, headers, probabilities)
+        else:
+            result = self.serve(deployment, inputs, headers, probabilities)
+        self.observe(deployment, result, time.perf_counter() - started)
+        return result
 
-    def predict_now(
+    def serve(
         self,
         deployment: str,
         inputs: Inputs,
         headers: Mapping[str, str] | None,
         probabilities: bool,
-        started: float,
+        routing_keys: Sequence[str | None] | None = None,
     ) -> PredictionResult:
-        """:meth:`predict` in the calling thread."""
+        """Predict ``inputs`` in the calling thread and log the answers (before anyone sees them)."""
         result = self.runtime.predict(
             deployment,
             inputs.data,
             request_ids=inputs.request_ids,
+            routing_keys=routing_keys,
             headers=headers,
             probabilities=probabilities,
         )
         if self.log is not None:
             self.log.append(log_entries(result, inputs.records()))
-        seconds = time.perf_counter() - started
+        return result
+
+    def observe(self, deployment: str, result: PredictionResult, seconds: float) -> None:
+        """Count an answered request: once per (version, variant) that served some of its rows."""
         versions, variants = result.versions, result.variants
         if len(variants) == 1 or variants.count(variants[0]) == len(variants):
             self.metrics.observe(deployment, versions[0], variants[0], rows=len(result), seconds=seconds)
-        else:  # a request split between production and the canary counts for each
-            counts: dict[tuple[int, str], int] = {}
-            for version, variant in zip(versions, variants, strict=True):
-                counts[version, variant] = counts.get((version, variant), 0) + 1
-            for (version, variant), rows in counts.items():
-                self.metrics.observe(deployment, version, variant, rows=rows, seconds=seconds)
-        return result
+            return
+        counts: dict[tuple[int, str], int] = {}
+        for version, variant in zip(versions, variants, strict=True):
+            counts[version, variant] = counts.get((version, variant), 0) + 1
+        for (version, variant), rows in counts.items():
+            self.metrics.observe(deployment, version, variant, rows=rows, seconds=seconds)
 
     def log_shadow(self, result: PredictionResult, data: Any) -> None:
         """The runtime's shadow sink: log the shadow's answers (in the shadow thread), and count them."""
         self.metrics.observe(
-            result.deployment, result.versions[0], result.variants[0], rows=len(result), seconds=result.latency_ms / 1000
+            result.deployment,
+            result.versions[0],
+            result.variants[0],
+            rows=len(result),
+            seconds=result.latency_ms / 1000,
         )
         if self.log is not None:
             self.log.append(log_entries(result, _rows(data)))

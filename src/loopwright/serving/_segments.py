@@ -31,11 +31,14 @@ __all__ = [
     "encoder",
     "fsync_folder",
     "loads",
+    "number",
     "read_lines",
     "to_table",
 ]
 
 DAY_MS = 86_400_000
+_MAX_MS = 253_402_300_800_000  # 10000-01-01: beyond it no date has four digits
+_MAX_INT64 = 2**63
 
 SCHEMA = pa.schema(
     [
@@ -53,6 +56,7 @@ SCHEMA = pa.schema(
 """The columns of a compacted partition (and of :meth:`PredictionLog.query`, before JSON is parsed)."""
 
 FIELDS = tuple(SCHEMA.names)
+_FIELD_SET = frozenset(FIELDS)
 
 try:  # orjson parses several times faster; what it writes, the standard library reads
     from orjson import loads as _orjson_loads
@@ -127,11 +131,16 @@ def read_lines(file: IO[bytes], *, torn_tail: bool) -> Iterator[tuple[dict[str, 
 
 
 def _complete(record: dict[str, Any]) -> bool:
+    # Only a crash mid-write makes a line that is not a whole entry; the ranges keep a damaged one that
+    # still parses from failing the Parquet conversion of its whole segment, again and again.
+    timestamp, version = record.get("timestamp"), record.get("version")
     return (
         isinstance(record.get("request_id"), str)
-        and isinstance(record.get("timestamp"), int)
-        and isinstance(record.get("version"), int)
-        and all(name in record for name in FIELDS)
+        and isinstance(timestamp, int)
+        and 0 <= timestamp < _MAX_MS
+        and isinstance(version, int)
+        and -_MAX_INT64 <= version < _MAX_INT64
+        and record.keys() >= _FIELD_SET
     )
 
 
@@ -146,13 +155,14 @@ def to_table(records: Sequence[dict[str, Any]]) -> pa.Table:
         "variant": [str(record["variant"]) for record in records],
         "inputs": [text(record["inputs"]) for record in records],
         "outputs": [text(record["outputs"]) for record in records],
-        "latency_ms": [_number(record["latency_ms"]) for record in records],
+        "latency_ms": [number(record["latency_ms"]) for record in records],
         "timestamp": [record["timestamp"] for record in records],
     }
     return pa.Table.from_pydict(columns, schema=SCHEMA)
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """``value`` as a float, or ``None`` when it is not a number."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 

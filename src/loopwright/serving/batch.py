@@ -105,7 +105,7 @@ def batch_predict(
     active = client.tracker.active_run()
     with client.tracker.start_run(
         experiment if experiment is not None or active is not None else "batch",
-        f"batch {version.name}/{version.version}",
+        f"batch-{version.name}-v{version.version}",
         kind="batch",
         params={
             "model": f"{version.name}/{version.version}",

@@ -205,11 +205,10 @@ def _plain_value(deployment: str, request_id: str, value: Any) -> Any:
         )
     try:
         text = json.dumps(value, allow_nan=False, default=_scalar, ensure_ascii=False)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError):
         raise InvalidInputError(
             f"The feedback value of request {request_id!r} of deployment {deployment!r} must be JSON: "
-            f"finite numbers, texts, booleans, lists and mappings with text keys. Got {value!r} instead "
-            f"({error}).",
+            f"finite numbers, texts, booleans, lists and mappings with text keys. Got {value!r} instead.",
             field="value",
             request_id=request_id,
         ) from None

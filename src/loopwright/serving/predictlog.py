@@ -25,7 +25,7 @@ twice. A line that is not a whole entry (only a crash of the machine mid-write l
 
 **Reading.** :meth:`PredictionLog.query` opens the deployment's segments first (an open file stays
 readable even if a compactor deletes it meanwhile), then lists the part files of the dates in range,
-leaving out those of the segments it holds, and reads both with DuckDB.
+leaving out those of the segments it holds, and reads the part files with DuckDB.
 """
 
 from __future__ import annotations
@@ -51,13 +51,12 @@ from loopwright.settings import PredictionLogSettings
 
 if TYPE_CHECKING:
     import pandas as pd
-    import pyarrow as pa
 
-__all__ = ["CompactionReport", "LogLag", "PredictionEntry", "PredictionLog"]
+__all__ = ["CompactionReport", "LogLag", "PredictionEntry", "PredictionLog", "epoch_ms"]
 
 logger = logging.getLogger("loopwright.serving")
 
-_CHUNK_ROWS = 50_000  # segment lines parsed per Arrow batch while compacting: bounds compaction's memory
+_CHUNK_ROWS = 20_000  # segment lines parsed per Parquet row group while compacting: bounds its memory
 _logs: weakref.WeakSet[PredictionLog] = weakref.WeakSet()
 
 
@@ -409,6 +408,8 @@ class PredictionLog:
         >>> frame = log.query("fraud", start="2026-03-01", end="2026-03-02")  # doctest: +SKIP
         >>> frame.groupby("variant").latency_ms.median()                     # doctest: +SKIP
         """
+        import pandas as pd
+
         validate_deployment_name(deployment)
         low, high = epoch_ms(start, "start"), epoch_ms(end, "end")
         if low is not None and high is not None and high <= low:
@@ -418,31 +419,38 @@ class PredictionLog:
                 start=repr(start),
                 end=repr(end),
             )
-        with self._snapshot(deployment, low, high) as (parts, live):
+        parts, records = self._snapshot(deployment, low, high)
+        frames = []
+        if parts:
+            where = " AND ".join(
+                condition
+                for condition, bound in (("timestamp >= ?", low), ("timestamp < ?", high))
+                if bound is not None
+            )
             connection = _duckdb()
             try:
-                connection.register("live", live)
-                sources = ["SELECT * FROM live"]
-                if parts:
-                    sources.append("SELECT * FROM read_parquet(?)")
-                where = [
-                    "timestamp >= ?" if low is not None else "",
-                    "timestamp < ?" if high is not None else "",
-                ]
-                bounds = [_utc(bound) for bound in (low, high) if bound is not None]
-                sql = (
-                    f"SELECT * FROM ({' UNION ALL BY NAME '.join(sources)}) "
-                    f"{'WHERE ' + ' AND '.join(filter(None, where)) if bounds else ''} "
-                    "ORDER BY timestamp, request_id, variant"
-                )
-                parameters = ([[str(part) for part in parts]] if parts else []) + bounds
-                table = connection.sql(sql, params=parameters).to_arrow_table()
+                table = connection.sql(
+                    f"SELECT * FROM read_parquet(?) {'WHERE ' + where if where else ''}",
+                    params=[[str(part) for part in parts]]
+                    + [_utc(bound) for bound in (low, high) if bound is not None],
+                ).to_arrow_table()
             finally:
                 connection.close()
-        frame: pd.DataFrame = table.select(list(_segments.FIELDS)).to_pandas()
-        for column in ("inputs", "outputs"):
-            frame[column] = [_segments.loads(text) for text in frame[column]]
-        return frame
+            compacted = table.select(list(_segments.FIELDS)).to_pandas()
+            for column in ("inputs", "outputs"):
+                compacted[column] = [_segments.loads(text) for text in compacted[column]]
+            frames.append(compacted)
+        # Entries still in segments are parsed already: they go straight into the frame.
+        live = [
+            record
+            for record in records
+            if (low is None or record["timestamp"] >= low) and (high is None or record["timestamp"] < high)
+        ]
+        if live or not frames:
+            frames.append(_frame(live))
+        frame: pd.DataFrame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        frame["timestamp"] = frame["timestamp"].astype("datetime64[ms, UTC]")
+        return frame.sort_values(["timestamp", "request_id", "variant"], kind="stable", ignore_index=True)
 
     def known_request_ids(self, deployment: str, request_ids: Iterable[str]) -> set[str]:
         """Which of ``request_ids`` the log holds for ``deployment`` (compacted or not)."""
@@ -452,31 +460,29 @@ class PredictionLog:
         wanted = pa.table({"request_id": pa.array(list(dict.fromkeys(request_ids)), pa.string())})
         if not wanted.num_rows:
             return set()
-        with self._snapshot(deployment, None, None) as (parts, live):
-            connection = _duckdb()
-            try:
-                connection.register("wanted", wanted)
-                connection.register("live", live.select(["request_id"]))
-                sources = ["SELECT request_id FROM live"]
-                if parts:
-                    sources.append("SELECT request_id FROM read_parquet(?)")
-                rows = connection.execute(
-                    f"SELECT DISTINCT request_id FROM ({' UNION ALL '.join(sources)}) "
-                    "WHERE request_id IN (SELECT request_id FROM wanted)",
-                    [[str(part) for part in parts]] if parts else [],
-                ).fetchall()
-            finally:
-                connection.close()
+        parts, records = self._snapshot(deployment, None, None)
+        live = pa.table({"request_id": pa.array([record["request_id"] for record in records], pa.string())})
+        connection = _duckdb()
+        try:
+            connection.register("wanted", wanted)
+            connection.register("live", live)
+            sources = ["SELECT request_id FROM live"]
+            if parts:
+                sources.append("SELECT request_id FROM read_parquet(?)")
+            rows = connection.execute(
+                f"SELECT DISTINCT request_id FROM ({' UNION ALL '.join(sources)}) "
+                "WHERE request_id IN (SELECT request_id FROM wanted)",
+                [[str(part) for part in parts]] if parts else [],
+            ).fetchall()
+        finally:
+            connection.close()
         return {row[0] for row in rows}
 
-    @contextlib.contextmanager
     def _snapshot(
         self, deployment: str, low: int | None, high: int | None
-    ) -> Iterator[tuple[list[Path], pa.Table]]:
-        """The part files of ``deployment`` for days in range, and its segments' entries as a table, read
-        so that a concurrent compaction neither hides nor doubles an entry (see the module docstring)."""
-        import pyarrow as pa
-
+    ) -> tuple[list[Path], list[dict[str, Any]]]:
+        """The part files of ``deployment`` for days in range, and the entries of its segments, read so
+        that a concurrent compaction neither hides nor doubles an entry (see the module docstring)."""
         files: dict[str, IO[bytes]] = {}
         try:
             for path in self._segment_paths(deployment):
@@ -487,14 +493,16 @@ class PredictionLog:
                 for part in self._part_paths(deployment, low, high)
                 if part.name.removeprefix("part-").removesuffix(".parquet") not in files
             ]
-            tables = []
-            for file in files.values():
-                records = [record for record, _line in _segments.read_lines(file, torn_tail=False) if record]
-                tables.append(_segments.to_table(records))
-            yield parts, pa.concat_tables(tables) if tables else _segments.SCHEMA.empty_table()
+            records = [
+                record
+                for file in files.values()
+                for record, _line in _segments.read_lines(file, torn_tail=False)
+                if record is not None
+            ]
         finally:
             for file in files.values():
                 file.close()
+        return parts, records
 
     def _part_paths(self, deployment: str, low: int | None, high: int | None) -> list[Path]:
         first = None if low is None else low // _segments.DAY_MS
@@ -512,6 +520,30 @@ class PredictionLog:
                     if path.name.startswith("part-") and path.suffix == ".parquet"
                 ]
         return sorted(parts)
+
+
+def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Segment entries as a frame with the columns and types of a query over Parquet."""
+    import pandas as pd
+
+    if not records:
+        empty: pd.DataFrame = _segments.SCHEMA.empty_table().to_pandas()
+        return empty.astype({"inputs": object, "outputs": object})
+    return pd.DataFrame(
+        {
+            "request_id": [record["request_id"] for record in records],
+            "deployment": [str(record["deployment"]) for record in records],
+            "model": [str(record["model"]) for record in records],
+            "version": pd.array([record["version"] for record in records], dtype="int64"),
+            "variant": [str(record["variant"]) for record in records],
+            "inputs": pd.Series([record["inputs"] for record in records], dtype=object),
+            "outputs": pd.Series([record["outputs"] for record in records], dtype=object),
+            "latency_ms": pd.array(
+                [_segments.number(record["latency_ms"]) for record in records], dtype="float64"
+            ),
+            "timestamp": pd.to_datetime([record["timestamp"] for record in records], unit="ms", utc=True),
+        }
+    )
 
 
 def _write_error(deployment: str, path: Path, count: int | None, error: OSError) -> PredictionLogError:

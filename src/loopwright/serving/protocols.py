@@ -46,6 +46,7 @@ __all__ = [
     "PROBA_OUTPUT",
     "Inputs",
     "check_request_id",
+    "concat",
     "decode_json",
     "inference_response",
     "loopwright_response",
@@ -140,6 +141,50 @@ class Inputs:
             data = _take(self.data, indices)
         ids = tuple(self.request_ids[index] for index in indices) if self.request_ids is not None else None
         return replace(self, data=data, rows=len(indices), request_ids=ids)
+
+    def batch_key(self) -> tuple[Any, ...]:
+        """Requests with equal keys can be predicted in one call (:func:`concat`): the same layout, the
+        same columns in the same order, tensors of the same row shape and type."""
+        data = self.data
+        if self.layout == "records":
+            return ("records",)
+        if self.layout == "columns":
+            return ("columns", *((name, _kind(values)) for name, values in data.items()))
+        if isinstance(data, np.ndarray):
+            return ("tensor", data.dtype.str, data.shape[1:])
+        first = data[0]
+        return ("tensor", "list", len(first) if isinstance(first, list) else None)
+
+
+def concat(parts: Sequence[Inputs]) -> Inputs:
+    """The rows of ``parts`` (of one :meth:`~Inputs.batch_key`) as one request, in order. Request ids
+    are kept where every part has them, else dropped for all (the caller names the rows then).
+
+    >>> concat([Inputs([{"x": 1}], 1, "records"), Inputs([{"x": 2}], 1, "records")]).data
+    [{'x': 1}, {'x': 2}]
+    """
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    if first.layout == "records":
+        data: Any = [row for part in parts for row in part.data]
+    elif first.layout == "columns":
+        data = {name: _concat([part.data[name] for part in parts]) for name in first.data}
+    else:
+        data = _concat([part.data for part in parts])
+    ids = [part.request_ids for part in parts]
+    request_ids = tuple(item for part_ids in ids for item in part_ids or ()) if all(ids) else None
+    return Inputs(data, sum(part.rows for part in parts), first.layout, request_ids=request_ids)
+
+
+def _kind(values: Any) -> str:
+    return values.dtype.str if isinstance(values, np.ndarray) else "list"
+
+
+def _concat(values: Sequence[Any]) -> Any:
+    if isinstance(values[0], np.ndarray):
+        return np.concatenate(values)
+    return [item for part in values for item in part]
 
 
 def _take(values: Any, indices: Sequence[int]) -> Any:
@@ -311,6 +356,12 @@ def _split(value: Any, field: str) -> Inputs:
 def _tensor(value: Any, field: str) -> Inputs:
     if not isinstance(value, list) or not value:
         raise _refuse(field, "a non-empty list of rows", value)
+    first = value[0]
+    if isinstance(first, list):  # rows of values: all as long as the first (pandas would pad with NaN)
+        width = len(first)
+        for index, row in enumerate(value):
+            if not isinstance(row, list) or len(row) != width:
+                raise _refuse(f"{field}[{index}]", f"a row of {width} values, as long as '{field}[0]'", row)
     return Inputs(value, len(value), "tensor")
 
 
@@ -539,7 +590,7 @@ def _input_tensor(tensor: Any, field: str) -> tuple[str, np.ndarray[Any, Any]]:
             f"{field}.data",
             f"{count} {datatype} values filling shape {shape}",
             data,
-            received=f"{array.size} values",
+            received=f"{array.size} value{'s' if array.size != 1 else ''}",
         )
     return name, _typed(array.reshape(shape), datatype, f"{field}.data")
 
@@ -662,9 +713,12 @@ def model_metadata(
     signature: Signature | None,
     *,
     classifier: bool = False,
+    prediction_datatype: str | None = None,
 ) -> dict[str, Any]:
     """``GET /v2/models/{name}``: the model's versions, platform, and inputs and outputs from its
-    signature (a model saved without one has an open input, ``BYTES`` of any shape)."""
+    signature (a model saved without one has an open input, ``BYTES`` of any shape). The ``predict``
+    output's datatype is ``prediction_datatype`` when known (a classifier's labels), else the signature's.
+    """
     if signature is None:
         inputs: list[dict[str, Any]] = [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
     elif signature.is_tensor:
@@ -681,9 +735,8 @@ def model_metadata(
             {"name": str(spec.name), "datatype": _signature_datatype(spec.type), "shape": [-1]}
             for spec in signature.inputs
         ]
-    outputs: list[dict[str, Any]] = [
-        {"name": PREDICT_OUTPUT, "datatype": _prediction_datatype(signature), "shape": [-1]}
-    ]
+    datatype = prediction_datatype or _prediction_datatype(signature)
+    outputs: list[dict[str, Any]] = [{"name": PREDICT_OUTPUT, "datatype": datatype, "shape": [-1]}]
     if classifier:
         outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": [-1, -1]})
     return {

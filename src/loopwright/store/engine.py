@@ -30,7 +30,7 @@ from loopwright.settings import StoreSettings
 
 __all__ = ["HEAD_REVISION", "WRITE", "current_revision", "ensure_schema", "make_engine"]
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0007"
 """The newest migration; a test pins it to Alembic's own head."""
 
 WRITE = {"loopwright_write": True}

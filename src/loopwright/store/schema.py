@@ -29,6 +29,8 @@ from sqlalchemy import (
 from loopwright._names import KEY_LENGTH
 
 __all__ = [
+    "alert_rules",
+    "alerts",
     "alias_events",
     "approvals",
     "artifacts",
@@ -50,10 +52,17 @@ __all__ = [
     "model_version_datasets",
     "model_versions",
     "models",
+    "monitor_results",
+    "monitor_windows",
+    "monitors",
     "params",
     "pipeline_runs",
     "pipelines",
     "promotion_policies",
+    "retraining_policies",
+    "retrainings",
+    "rollout_events",
+    "rollouts",
     "run_tags",
     "runs",
     "step_runs",
@@ -557,4 +566,187 @@ feedback = Table(
     Column("value", JSON, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
     UniqueConstraint("deployment", "request_id"),
+)
+
+
+# --- monitoring (migration 0006) -----------------------------------------------------------------------
+
+# A monitor: scheduled computations over windows of one deployment's prediction log. The reference (a
+# dataset version or a past window of predictions) is profiled once; the profile is an artifact of kind
+# "file", so a window never re-reads the reference data. Windows are by time (`window_ms`) or by row
+# count (`window_rows`), exactly one of them.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("deployment", String(KEY_LENGTH), nullable=False),
+    Column("reference", JSON, nullable=False),
+    Column("window_ms", BigInteger, nullable=True),
+    Column("window_rows", BigInteger, nullable=True),
+    Column("columns", JSON, nullable=True),
+    Column("drift", JSON, nullable=False),
+    Column("correction", String(16), nullable=True),
+    Column("options", JSON, nullable=False),
+    Column("profile_artifact_id", String(32), ForeignKey("artifacts.id"), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index(None, "deployment"),
+)
+
+# The windows a monitor has processed, so a run computes only new ones. `labels` is how many predictions
+# of the window had feedback when it was computed: late labels make it stale, and a later run recomputes
+# its performance.
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("labels", BigInteger, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("computed_ms", BigInteger, nullable=False),
+    UniqueConstraint("monitor_id", "start_ms"),
+)
+
+# Monitor outputs as a compact time series: one number per (window, metric, column). `extra` holds a few
+# small facts (the test used, a p-value, estimated=true), never a blob.
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("metric", String(KEY_LENGTH), nullable=False),
+    Column("column", String(KEY_LENGTH), nullable=True),
+    Column("value", Double, nullable=True),
+    Column("extra", JSON, nullable=True),
+    Index(None, "monitor_id", "metric", "window_start_ms"),
+    Index(None, "monitor_id", "window_start_ms"),
+)
+
+# A rule on a monitor output: `metric` (and `column`) compared with `threshold` by `operator`, true for
+# `for_windows` consecutive windows, opens an alert of `severity` sent to `channels`.
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("monitor_id", Integer, ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    Column("metric", String(KEY_LENGTH), nullable=False),
+    Column("column", String(KEY_LENGTH), nullable=True),
+    Column("operator", String(8), nullable=False),
+    Column("threshold", Double, nullable=False),
+    Column("for_windows", Integer, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("channels", JSON, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "monitor_id"),
+)
+
+# An alert: a rule's condition held. At most one open alert per rule; it resolves when the condition clears.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("rule_id", Integer, ForeignKey("alert_rules.id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_ms", BigInteger, nullable=False),
+    Column("resolved_ms", BigInteger, nullable=True),
+    Column("last_value", Double, nullable=True),
+    Column("window_start_ms", BigInteger, nullable=True),
+    Column("window_end_ms", BigInteger, nullable=True),
+    Column("message", Text, nullable=True),
+    Column("notified", JSON, nullable=True),
+    Index(None, "rule_id", "status"),
+)
+
+
+# --- automation (migration 0007) ---------------------------------------------------------------------
+
+# A rollout: a candidate version of a deployment's model going out step by step (shadow, canary weights)
+# under a plan, judged on live data, then promoted or rolled back. `active_deployment` holds the
+# deployment's name while the rollout is active and NULL afterwards: its unique constraint keeps one
+# active rollout per deployment on both databases (NULLs never collide). `state` holds the latest analysis
+# and the production measurements carried to a step where production takes no traffic. Every change is a
+# compare-and-swap on `revision`.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(KEY_LENGTH), nullable=False),
+    Column("active_deployment", String(KEY_LENGTH), nullable=True, unique=True),
+    Column("model", String(KEY_LENGTH), nullable=False),
+    Column("candidate", Integer, nullable=False),
+    Column("baseline", Integer, nullable=True),
+    Column("alias", String(KEY_LENGTH), nullable=True),
+    Column("plan", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("step_started_ms", BigInteger, nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("cause", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_by", String(KEY_LENGTH), nullable=True),
+    Column("revision", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger, nullable=True),
+    Index(None, "deployment", "created_ms"),
+)
+
+# Every step, measurement and decision of a rollout, oldest first: `details` holds the analysis (each
+# check with its value, threshold and sample size) or the deployment change; `notified` how the channels
+# took the event.
+rollout_events = Table(
+    "rollout_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("rollout_id", Integer, ForeignKey("rollouts.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("step", Integer, nullable=True),
+    Column("message", Text, nullable=False),
+    Column("details", JSON, nullable=True),
+    Column("notified", JSON, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "rollout_id", "id"),
+)
+
+# How a deployment retrains: its training pipeline, parameters, data source, triggers and rollout plan
+# (one policy per deployment, stored as JSON as promotion policies are).
+retraining_policies = Table(
+    "retraining_policies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(KEY_LENGTH), nullable=False, unique=True),
+    Column("policy", JSON, nullable=False),
+    Column("created_by", String(KEY_LENGTH), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# One retraining of a deployment, step by step: why (`cause`), the data version it trained on, the
+# pipeline run, the candidate version registered, the gates' report, and the rollout it started.
+retrainings = Table(
+    "retrainings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(KEY_LENGTH), nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("dataset", String(KEY_LENGTH), nullable=True),
+    Column("pipeline_run_id", String(32), ForeignKey("runs.id", ondelete="SET NULL"), nullable=True),
+    Column("model", String(KEY_LENGTH), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("gates", JSON, nullable=True),
+    Column("rollout_id", Integer, ForeignKey("rollouts.id", ondelete="SET NULL"), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("ended_ms", BigInteger, nullable=True),
+    Index(None, "deployment", "started_ms"),
 )
