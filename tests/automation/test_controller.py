@@ -162,6 +162,11 @@ def test_a_candidate_whose_predictions_drift_is_rolled_back_during_the_shadow(cl
     )
     assert lw.rollouts("fraud") == [final]
     assert lw.rollouts(status="active") == []
+    with pytest.raises(InvalidInputError) as raised:
+        lw.rollouts(status="done")
+    assert raised.value.message == (
+        "A rollout's status is one of active, promoted, rolled_back, aborted. Got 'done' instead."
+    )
 
 
 def test_a_worse_candidate_with_the_same_prediction_mix_is_rolled_back_on_realised_accuracy(

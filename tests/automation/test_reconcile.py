@@ -12,7 +12,11 @@ import loopwright as lw
 from loopwright.automation.config import load_config
 from loopwright.automation.reconcile import ReconcilePlan, apply, plan
 from loopwright.errors import InvalidInputError
+from loopwright.settings import Settings
 from loopwright.store.triggers import TriggerCatalog
+from tests.automation.conftest import MODELS
+from tests.automation.flows import EXAMPLE
+from tests.cli.conftest import Invoker, plain
 
 SCHEMA = """\
 dataset: transactions
@@ -96,7 +100,9 @@ def test_apply_reconciles_and_a_second_apply_changes_nothing(workspace: lw.Clien
     assert workspace.deployments.get("fraud").description == "Scores card transactions"
     assert workspace.get_policy("fraud", "production") == lw.PromotionPolicy(thresholds={"f1": 0.5})
     stored = workspace.retrainer.policy("fraud")
-    assert stored is not None and [step.kind for step in stored.plan.steps] == ["shadow"]  # type: ignore[union-attr]
+    assert stored is not None
+    assert stored.plan is not None
+    assert [step.kind for step in stored.plan.steps] == ["shadow"]
     assert workspace.alerts.rule("fraud-drift-high").for_windows == 2
     config_triggers = [
         (record.pipeline, record.kind, record.spec, record.params)
@@ -140,7 +146,8 @@ def test_objects_not_in_the_file_are_left_alone_unless_pruned(workspace: lw.Clie
         "- monitor fraud-drift",
     ]  # the rule goes with its monitor
     apply(workspace, config, prune=True)
-    assert workspace.monitors.all() == [] and workspace.alerts.rules() == []
+    assert workspace.monitors.all() == []
+    assert workspace.alerts.rules() == []
     assert apply(workspace, config, prune=True).changes == []
 
 
@@ -178,3 +185,43 @@ def test_a_pipeline_named_differently_in_code_is_refused(workspace: lw.Client, t
         "'tests.automation.flows:train', which is a pipeline named 'train'. Name the pipeline in the file as "
         "it is named in code."
     )
+
+
+def test_the_plan_and_apply_commands(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    setup = lw.Client(Settings(workspace=workspace, user="tester"))
+    setup.register_model("fraud", MODELS[1], input_example=EXAMPLE)
+    setup.set_alias("fraud", "production", 1)
+    setup.log_dataset("transactions", pd.DataFrame({"amount": [10.0, 60.0], "label": [0, 1]}))
+    setup.close()
+    path = write(tmp_path)
+    invoke = Invoker(workspace)
+    planned = invoke("plan", "--file", str(path))
+    assert planned.exit_code == 0, planned.output
+    assert plain(planned.stdout) == (
+        "+ schema transactions\n"
+        f"    from {tmp_path / 'schema.yaml'}\n"
+        "+ deployment fraud\n"
+        "    serving fraud@production\n"
+        "+ trigger train: new data in 'transactions'\n"
+        "+ promotion policy fraud@production\n"
+        "+ retraining policy fraud\n"
+        "    pipeline tests.automation.flows:train\n"
+        "+ monitor fraud-drift\n"
+        "    of deployment fraud\n"
+        "+ alert rule fraud-drift-high\n"
+        "    fraud-drift: drift_share > 0.3\n"
+        "Plan: 7 to create, 0 to update, 0 to delete, 0 waiting, 0 unchanged.\n"
+    )
+    applied = invoke("apply", "--file", str(path))
+    assert applied.exit_code == 0, applied.output
+    assert plain(applied.stdout).splitlines()[-1] == (
+        "Applied: 7 to create, 0 to update, 0 to delete, 0 waiting, 0 unchanged."
+    )
+    again = invoke("apply", "--file", str(path))
+    assert plain(again.stdout) == (
+        "No changes: the workspace matches the file.\n"
+        "Applied: 0 to create, 0 to update, 0 to delete, 0 waiting, 7 unchanged.\n"
+    )
+    missing = invoke("plan", "--file", str(tmp_path / "nope.yaml"))
+    assert missing.exit_code == 2

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopwright.automation.config import DeploymentDeclaration, WorkspaceConfig
-from loopwright.errors import LoopwrightError
+from loopwright.errors import LoopwrightError, SignatureError
 
 if TYPE_CHECKING:
     from loopwright.client import Client
@@ -133,7 +133,7 @@ def run_checks(
         if dataset.schema is not None:
             run("data", name, lambda dataset=dataset: _data(client, dataset))  # type: ignore[misc]
     for name, check in config.model_checks.items():
-        run("gates", f"{name}@{check.gate}", lambda check=check: _gates(client, check))  # type: ignore[misc]
+        run("gates", f"{name}@{check.gate}", lambda check=check: _gates(client, config, check))  # type: ignore[misc]
     for name, deployment in config.deployments.items():
         if deployment.input_example is not None:
             run("contract", name, lambda deployment=deployment: _contract(client, config, deployment))  # type: ignore[misc]
@@ -159,12 +159,21 @@ def _candidate(client: Client, model: str, candidate: str | int) -> ModelVersion
     return client.registry.resolve(model, alias=candidate)
 
 
-def _gates(client: Client, check: Any) -> tuple[bool, str]:
+def _gates(client: Client, config: WorkspaceConfig, check: Any) -> tuple[bool, str]:
+    from loopwright.registry.gates import check_gates
+
     version = _candidate(client, check.model, check.candidate)
-    report = client.check_promotion(version, to=check.gate)
+    # The file's policy, when it declares one: CI tests the change before `apply` stores it.
+    policy = config.policies.get((check.model, check.gate))
+    if policy is None:
+        report = client.check_promotion(version, to=check.gate)
+    elif policy.frozen:
+        return False, f"Alias {check.gate!r} of model {check.model!r} is frozen: no version may take it."
+    else:
+        report = check_gates(client.registry, version, check.gate, policy)
     label = f"Version {version.version} of model {check.model!r} for alias {check.gate!r}"
     if not report.results:
-        return True, f"{label}: no gates (alias {check.gate!r} has no promotion policy)."
+        return True, f"{label}: no gates to pass."
     if report.passed:
         return True, f"{label} passed {len(report.results)} gate(s)."
     lines = [f"{label} failed {len(report.failures)} of {len(report.results)} gate(s):"]
@@ -189,11 +198,12 @@ def _contract(client: Client, config: WorkspaceConfig, deployment: DeploymentDec
     version = _tested_version(client, config, deployment)
     model = client.registry.load(version)
     rows = deployment.input_example or []
-    model.predict(rows)  # a SignatureError (a LoopwrightError) is the failure, with the column named
-    return (
-        True,
-        f"Model {version.name!r} version {version.version} accepts the {len(rows)}-row input example.",
-    )
+    label = f"Model {version.name!r} version {version.version}"
+    try:
+        model.predict(rows)
+    except SignatureError as error:
+        return False, f"{label} does not accept the input example of deployment {deployment.name!r}: {error}"
+    return True, f"{label} accepts the {len(rows)}-row input example."
 
 
 def _latency(

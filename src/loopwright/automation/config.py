@@ -335,6 +335,12 @@ class _Builder:
         try:
             return make()
         except InvalidInputError as error:
+            # The SDK's errors name their field: point at its line when the file spells it out.
+            named = error.details.get("field")
+            if isinstance(named, str):
+                head = named.split("[")[0].split(".")[0]
+                if (*location, head) in self.lines:
+                    location = (*location, head)
             raise _error(self.source, self.lines, location, error.message) from None
 
     def _path(self, value: str) -> Path:

@@ -53,7 +53,13 @@ from loopwright.errors import (
 from loopwright.registry.gates import GateReport
 from loopwright.serving.deployments import UNSET, Deployment
 from loopwright.store.metadata import now_ms
-from loopwright.store.rollouts import EventDraft, RolloutEvent, RolloutRecord, RolloutStore
+from loopwright.store.rollouts import (
+    ROLLOUT_STATUSES,
+    EventDraft,
+    RolloutEvent,
+    RolloutRecord,
+    RolloutStore,
+)
 from loopwright.store.triggers import TriggerCatalog
 
 if TYPE_CHECKING:
@@ -155,7 +161,6 @@ class PromotionController:
                 model=version.name,
                 version=version.version,
             )
-        gates = self._gates(version, current.alias)
         active = self.store.find_active(deployment)
         if active is not None:
             raise ConflictError(
@@ -165,6 +170,7 @@ class PromotionController:
                 deployment=deployment,
                 rollout=active.id,
             )
+        gates = self._gates(version, current.alias)
         started = EventDraft(
             "started",
             f"Rolling version {version.version} of {version.name!r} out on {deployment!r} against version "
@@ -219,7 +225,13 @@ class PromotionController:
     def rollouts(
         self, *, deployment: str | None = None, status: str | None = None, limit: int | None = 100
     ) -> list[RolloutRecord]:
-        """Rollouts, newest first."""
+        """Rollouts, newest first (of ``deployment``; ``status`` is one of :data:`ROLLOUT_STATUSES`)."""
+        if status is not None and status not in ROLLOUT_STATUSES:
+            raise InvalidInputError(
+                f"A rollout's status is one of {', '.join(ROLLOUT_STATUSES)}. Got {status!r} instead.",
+                field="status",
+                value=repr(status),
+            )
         return self.store.list_rollouts(deployment=deployment, status=status, limit=limit)
 
     def events(self, rollout_id: int) -> list[RolloutEvent]:

@@ -37,7 +37,7 @@ def plan_config(context: typer.Context, file: _FileOption = Path("loopwright.yam
     from loopwright.automation.reconcile import plan
 
     config = load_config(file)
-    with open_client(context, create=True) as client:
+    with open_client(context) as client:
         result = plan(client, config)
     console = output_console()
     _print_changes(console, result)
@@ -91,9 +91,10 @@ def check_config(
     for outcome in report.outcomes:
         mark = Text("PASS", style="green") if outcome.passed else Text("FAIL", style="bold red")
         first, *rest = outcome.message.splitlines() or [""]
-        console.print(Text.assemble(mark, f" {outcome.suite:<8} {outcome.name}: {first}"))
+        # Not wrapped: CI logs are read at any width, and a wrapped line breaks a grep.
+        console.print(Text.assemble(mark, f" {outcome.suite:<8} {outcome.name}: {first}"), soft_wrap=True)
         for line in rest:
-            console.print(f"              {line}", highlight=False)
+            console.print(f"              {line}", highlight=False, soft_wrap=True)
     if junit is not None:
         junit.write_text(report.to_junit(), encoding="utf-8")
     console.print(report.summary())
@@ -106,9 +107,9 @@ def _print_changes(console: Console, result: ReconcilePlan) -> None:
         console.print("No changes: the workspace matches the file.")
         return
     for change in result.changes:
-        console.print(Text(change.describe(), style=_ACTION_STYLES[change.action]), highlight=False)
+        console.print(Text(change.describe(), style=_ACTION_STYLES[change.action]), soft_wrap=True)
         for detail in change.details:
-            console.print(f"    {detail}", highlight=False)
+            console.print(f"    {detail}", highlight=False, soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

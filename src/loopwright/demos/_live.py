@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LiveServer", "Served"]
 
-_START_TIMEOUT_S = 60.0
+_START_TIMEOUT_S = 120.0  # a loaded machine takes its time importing the server and loading the model
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,8 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._process is not None and self._process.stdout is not None:
+            self._process.stdout.close()
         self._process = None
         self._stderr.close()
 

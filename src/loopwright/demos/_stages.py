@@ -94,8 +94,10 @@ def prepare(scenario: _Scenario) -> None:
         min_labels=sizes.window // 2,
         labels_required=True,
         max_error_rate_increase=0.01,
-        max_latency_ratio=3.0,
-        latency_tolerance_ms=25.0,
+        # A guard against a candidate that hangs, not a benchmark: on two shared cores the demo's own
+        # training and monitoring slow the server down, and shadow answers wait in a queue.
+        max_latency_ratio=10.0,
+        latency_tolerance_ms=1_000.0,
         min_samples=sizes.window // 2,
     )
     plan = RolloutPlan(
@@ -157,14 +159,17 @@ def live(scenario: _Scenario) -> None:
     scenario.deliver_labels()
     monitor()
     scenario.event("traffic", f"{batches * sizes.batch:,} transactions served over HTTP, labels sent late")
-    scenario.event("labels", "labels arrive one batch late through POST /v1/deployments/NAME/feedback")
+    scenario.event(
+        "labels",
+        f"{scenario.labelled:,} labels recorded through POST /v1/deployments/{name}/feedback, a batch late",
+    )
     if opened:
         scenario.fail(f"an alert opened on normal traffic: {', '.join(sorted(opened))}")
 
     # 2. The world moves; wait for the recall alert to start a retraining.
     retraining = None
     for index in range(sizes.max_batches):
-        scenario.progress("drift", "new fraud pattern and input shift", index * sizes.batch)
+        scenario.progress("traffic", "shifted traffic: a new fraud pattern", index * sizes.batch)
         scenario.send("shifted", shifted=True)
         monitor()
         for firing in scheduler.tick():
@@ -198,8 +203,7 @@ def live(scenario: _Scenario) -> None:
         for event in controller.events(rollout.id):
             if event.id not in seen:
                 seen.add(event.id)
-                if event.kind != "analysis" or "pass" not in event.message:
-                    scenario.event("rollout", event.message)
+                scenario.event("rollout", event.message)  # each step, each analysis and its measurements
         rollout = controller.get(rollout.id)
         assert scenario.server is not None
         scenario.server.wait_until_serving(name, scenario.expected_serving())

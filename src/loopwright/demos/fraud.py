@@ -36,6 +36,7 @@ True
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,11 +172,10 @@ def run_fraud_demo(
         import sklearn  # noqa: F401
     except ImportError as error:
         raise MissingExtraError("The fraud demo", error.name or "sklearn", "sklearn") from None
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError as error:
-        raise MissingExtraError("The fraud demo", error.name or "fastapi", "server") from None
+    # The server runs in a child process; this one only needs to know it can start there.
+    for module in ("fastapi", "uvicorn"):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError("The fraud demo", module, "server")
     sizes = _Sizes(training_rows, window_rows, batch_rows)
     scenario = _Scenario(client, seed, sizes, on_progress)
     try:
@@ -200,6 +200,7 @@ class _Scenario:
         self.result = FraudDemoResult(self.name)
         self.next_id = 0
         self.draws: dict[str, int] = {}
+        self.labelled = 0  # labels the feedback endpoint recorded
         self.pending: dict[str, int] = {}  # labels not sent yet: they arrive a batch late
         self.answers: list[tuple[str, Served, int]] = []  # (phase, answer, label)
         self.server: LiveServer | None = None
@@ -280,6 +281,7 @@ class _Scenario:
         if recorded != len(self.pending):
             self.fail(f"the feedback endpoint recorded {recorded} of {len(self.pending)} labels")
         self.pending = {}
+        self.labelled += recorded
         return recorded
 
 

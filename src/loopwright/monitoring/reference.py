@@ -39,7 +39,7 @@ __all__ = ["ReferenceProfiles"]
 class ReferenceProfiles:
     """The reference profiles of a workspace's monitors: :meth:`get` reads or builds one.
 
-    >>> profiles.get(client.monitors.get("fraud"), seen=["amount", "city"])  # doctest: +SKIP
+    >>> profiles.get(client.monitors.get("fraud"), lambda: ["amount", "city"])  # doctest: +SKIP
     ReferenceProfile(rows=2000, columns=['amount', 'city'])
     """
 
