@@ -67,6 +67,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/pipelines.py
 	$(BIN)/python benchmarks/registry.py
 	$(BIN)/python benchmarks/monitoring.py
+	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/serving_load.py
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests benchmarks

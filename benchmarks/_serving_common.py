@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -133,8 +134,7 @@ class Server:
         body = self.body.read_bytes()
         last = "no answer"
         while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
+            if self.process is not None and self.process.poll() is not None:
                 raise BenchmarkError(
                     f"{self.name} exited with status {self.process.returncode} before answering:\n"
                     + self.log.read_text(errors="replace")[-3000:]
@@ -189,7 +189,17 @@ def running(servers: Sequence[Server], expected: int) -> Iterator[None]:
 def loopwright_command(workspace: Path, port: int, *extra: str) -> list[str]:
     script = Path(sys.executable).with_name("loopwright")
     base = [str(script)] if script.exists() else [sys.executable, "-m", "loopwright.cli"]
-    return [*base, "--workspace", str(workspace), "server", "--host", "127.0.0.1", "--port", str(port), *extra]
+    return [
+        *base,
+        "--workspace",
+        str(workspace),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra,
+    ]
 
 
 # --- load generators ----------------------------------------------------------------------------------
@@ -205,7 +215,10 @@ def ensure_wrk(install: bool) -> str | None:
         return None
     say("wrk is missing; installing Debian's package (apt-get install -y wrk) ...")
     done = subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", "wrk"], capture_output=True, text=True, check=False
+        ["apt-get", "install", "-y", "--no-install-recommends", "wrk"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         say(f"apt-get install wrk failed ({done.stderr.strip()[-300:]}); using _http_load.py.")
@@ -239,7 +252,7 @@ def load(
 ) -> dict[str, Any]:
     """One measurement of ``server``: ``connections`` keep-alive clients for ``duration_s`` seconds."""
     if wrk is not None:
-        script = work / f"{server.name.replace(' ', '_')}.lua"
+        script = work / (re.sub(r"[^a-z0-9]+", "_", server.name) + ".lua")
         script.write_text(_LUA.format(body=server.body.read_text(), marker=WRK_MARKER))
         command = pinned(
             [wrk, "-t1", f"-c{connections}", f"-d{duration_s:g}s", "--timeout", "30s", "-s", str(script)],
@@ -250,7 +263,9 @@ def load(
         )
         lines = [line for line in done.stdout.splitlines() if line.startswith(WRK_MARKER)]
         if done.returncode != 0 or not lines:
-            raise BenchmarkError(f"wrk failed on {server.name}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            raise BenchmarkError(
+                f"wrk failed on {server.name}:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
         raw = json.loads(lines[-1][len(WRK_MARKER) :])
         errors = {key: raw[key] for key in ("connect", "read", "write", "status", "timeout") if raw[key]}
         elapsed = raw["duration_us"] / 1e6

@@ -109,7 +109,15 @@ def build_servers(shared: Path, mlflow_python: Path | None, server_cpus: str | N
         ]
         environment = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
         servers.append(
-            Server(MLFLOW, pinned(command, server_cpus), port, "/invocations", split, shared / "mlflow.log", environment)
+            Server(
+                MLFLOW,
+                pinned(command, server_cpus),
+                port,
+                "/invocations",
+                split,
+                shared / "mlflow.log",
+                environment,
+            )
         )
     workspace = shared / "ws"
     say("registering and deploying the model in a Loopwright workspace (lw.register_model + lw.deploy)")
@@ -126,7 +134,9 @@ def build_servers(shared: Path, mlflow_python: Path | None, server_cpus: str | N
     logged = next(server for server in servers if server.name == LOGGED)
     # the native endpoint of the logging server: the same process, another path and payload format
     servers.append(
-        Server(NATIVE, logged.command, logged.port, f"/v1/deployments/{DEPLOYMENT}/predict", records, logged.log)
+        Server(
+            NATIVE, logged.command, logged.port, f"/v1/deployments/{DEPLOYMENT}/predict", records, logged.log
+        )
     )
     return servers
 
@@ -147,7 +157,8 @@ def measure(
             runs[server.name].append(result)
             failures = result["non_2xx"] + sum(result["errors"].values())
             say(
-                f"round {round_number + 1}/{args.rounds} {server.name}: {result['throughput_rps']:,.0f} req/s, "
+                f"round {round_number + 1}/{args.rounds} {server.name}: "
+                f"{result['throughput_rps']:,.0f} req/s, "
                 f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
                 + (f", {failures} ERRORS {result['errors']}" if failures else "")
             )
@@ -176,7 +187,12 @@ def ratios(summary: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     if logged and mlflow:
         value = logged["throughput_rps"] / mlflow["throughput_rps"]
         checks.append(
-            {"check": "throughput, logging on / MLflow", "value": value, "target": "≥ 3x", "passed": value >= 3}
+            {
+                "check": "throughput, logging on / MLflow",
+                "value": value,
+                "target": "≥ 3x",
+                "passed": value >= 3,
+            }
         )
         value = logged["p50_ms"] / mlflow["p50_ms"]
         checks.append(
@@ -197,7 +213,15 @@ def ratios(summary: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-def print_report(summary: Mapping[str, Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], title: str) -> None:
+def _spread(row: Mapping[str, Any], key: str, form: str) -> str:
+    """The median, then the range over the rounds, dimmed."""
+    low, high = form.format(row[f"{key}_min"]), form.format(row[f"{key}_max"])
+    return f"{form.format(row[key])}  [dim]({low} to {high})[/]"
+
+
+def print_report(
+    summary: Mapping[str, Mapping[str, Any]], checks: Sequence[Mapping[str, Any]], title: str
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -208,9 +232,9 @@ def print_report(summary: Mapping[str, Mapping[str, Any]], checks: Sequence[Mapp
     for name, row in summary.items():
         table.add_row(
             name,
-            f"{row['throughput_rps']:,.0f}  [dim]({row['throughput_rps_min']:,.0f}–{row['throughput_rps_max']:,.0f})[/]",
-            f"{row['p50_ms']:.2f}  [dim]({row['p50_ms_min']:.2f}–{row['p50_ms_max']:.2f})[/]",
-            f"{row['p99_ms']:.2f}  [dim]({row['p99_ms_min']:.2f}–{row['p99_ms_max']:.2f})[/]",
+            _spread(row, "throughput_rps", "{:,.0f}"),
+            _spread(row, "p50_ms", "{:.2f}"),
+            _spread(row, "p99_ms", "{:.2f}"),
             f"{row['requests']:,}",
             f"[red bold]{row['errors']:,}[/]" if row["errors"] else "0",
         )
@@ -235,7 +259,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name, full in FULL.items():
         kind = float if isinstance(full, float) else int
         sizes.add_argument(
-            "--" + name.replace("_", "-"), type=kind, default=None, help=f"full: {full:g}; quick: {QUICK[name]:g}"
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=None,
+            help=f"full: {full:g}; quick: {QUICK[name]:g}",
         )
     parser.add_argument("--connections", type=int, default=4, help="concurrent keep-alive clients")
     parser.add_argument("--skip-mlflow", action="store_true", help="measure Loopwright only")
@@ -279,7 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    versions = {"loopwright": installed_version(Path(sys.executable), "loopwright"), "scikit-learn": sklearn_version}
+    versions = {
+        "loopwright": installed_version(Path(sys.executable), "loopwright"),
+        "scikit-learn": sklearn_version,
+    }
     if mlflow_python is not None:
         versions["mlflow"] = installed_version(mlflow_python, "mlflow")
     shared = scratch("serving-")

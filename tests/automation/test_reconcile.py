@@ -225,3 +225,7 @@ def test_the_plan_and_apply_commands(tmp_path: Path) -> None:
     )
     missing = invoke("plan", "--file", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 2
+    pruned = invoke("plan", "--file", str(write(tmp_path, CONFIG.split("monitors:")[0])), "--prune")
+    assert plain(pruned.stdout) == (
+        "- monitor fraud-drift\nPlan: 0 to create, 0 to update, 1 to delete, 0 waiting, 5 unchanged.\n"
+    )

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy
 
 from loopwright.client import Client
+from loopwright.store.engine import HEAD_REVISION
 from tests.cli.conftest import T0_MS, Invoker, local_time, plain, seed_run
 
 
@@ -21,7 +22,7 @@ def test_init_creates_the_database_and_artifact_folder_and_says_where(invoke: In
     assert plain(result.stdout) == (
         f"Created workspace at {workspace}\n"
         f"database   sqlite:///{workspace}/loopwright.db\n"
-        "schema     0002\n"
+        f"schema     {HEAD_REVISION}\n"
         f"artifacts  {workspace}/artifacts\n"
         f"Next: loopwright --workspace {workspace} demo records a few example runs.\n"
     )
@@ -60,7 +61,7 @@ def test_info_shows_locations_schema_versions_and_counts(
         f"workspace        {workspace}\n"
         f"database         sqlite:///{workspace}/loopwright.db\n"
         f"artifacts        {workspace}/artifacts\n"
-        "schema revision  0002\n"
+        f"schema revision  {HEAD_REVISION}\n"
         "experiments      2\n"
         "runs             3\n"
         "loopwright       0.1.0\n"

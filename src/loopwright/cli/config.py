@@ -31,14 +31,20 @@ _FileOption = Annotated[
 ]
 
 
-def plan_config(context: typer.Context, file: _FileOption = Path("loopwright.yaml")) -> None:
+def plan_config(
+    context: typer.Context,
+    file: _FileOption = Path("loopwright.yaml"),
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also show what `loopwright apply --prune` would delete.")
+    ] = False,
+) -> None:
     """Show what `loopwright apply` would change in the workspace, object by object; changes nothing."""
     from loopwright.automation.config import load_config
     from loopwright.automation.reconcile import plan
 
     config = load_config(file)
     with open_client(context) as client:
-        result = plan(client, config)
+        result = plan(client, config, prune=prune)
     console = output_console()
     _print_changes(console, result)
     console.print(f"Plan: {result.summary()}")

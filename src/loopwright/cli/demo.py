@@ -209,7 +209,7 @@ def fraud(
     name = shlex.quote(result.deployment)
     console.print("\nNext, try:")
     for meaning, arguments in (
-        ("the rollout and each of its decisions", f"rollouts list {name}"),
+        ("the rollout and each of its decisions", f"rollouts list -d {name}"),
         ("the deployment and its history", f"deployments show {name}"),
         ("the monitor's windows", "monitor status"),
     ):

@@ -9,6 +9,7 @@ systemd timer) as often as the windows close. Other commands join this group (``
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -148,11 +149,23 @@ def run(
     context: typer.Context,
     name: Annotated[str | None, typer.Argument(help="The monitor (default: every enabled monitor).")] = None,
     now: Annotated[str | None, typer.Option("--now", help="Run as of this time. " + _TIME_HELP)] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running, every --interval seconds, until Ctrl-C.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, max=86_400, help="Seconds between two runs with --watch.")
+    ] = 60.0,
 ) -> None:
     """Compute the windows that ended since the last run, update late-labelled ones, evaluate alerts.
 
-    Exits with status 1 when a window could not be computed (it is recorded as failed).
+    Exits with status 1 when a window could not be computed (it is recorded as failed). With --watch it
+    runs until Ctrl-C, printing only the runs that did something (what `loopwright server` also does).
     """
+    if watch:
+        if now is not None:
+            raise InvalidInputError("--now and --watch cannot be combined: a watch runs at the current time.")
+        _watch(context, name, interval)
+        return
     with open_client(context) as client:
         reports = client.monitors.run(name, now=_time_option(now, "--now"))
     console = output_console()
@@ -166,6 +179,21 @@ def run(
         _print_alerts(report)
     if any(report.failed for report in reports):
         raise typer.Exit(1)
+
+
+def _watch(context: typer.Context, name: str | None, interval: float) -> None:
+    console = output_console()
+    console.print(f"Running the monitors every {interval:g} s. Stop with Ctrl-C.", highlight=False)
+    with open_client(context) as client:
+        try:
+            while True:
+                for report in client.monitors.run(name):
+                    if report.windows or report.failed or report.updated or report.alerts:
+                        console.print(report.summary(), soft_wrap=True)
+                        _print_alerts(report)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            console.print("Stopped.")
 
 
 @app.command("backfill")
