@@ -305,8 +305,10 @@ def build_rows(results: Mapping[int, Mapping[str, Any]]) -> list[Row]:
         if targeted and row.speedup is not None:
             row.passed = row.speedup >= 1 / TARGETS["memory_vs_evidently"]
         row.note = (
-            f"both hold the same pandas DataFrames ({_get(pandas, 'data', 'data_mb') or 0:,.0f} MiB); "
-            f"added by the call: {_get(pandas, 'memory', 'added_mb', 'median') or 0:,.0f} vs "
+            f"both hold the same DataFrames: {_get(pandas, 'data', 'data_mb') or 0:,.0f} MiB in pandas 3, "
+            f"{_get(evidently, 'data', 'data_mb') or 0:,.0f} MiB in Evidently's pandas 2 (it does not import "
+            f"under pandas 3); added by the call: "
+            f"{_get(pandas, 'memory', 'added_mb', 'median') or 0:,.0f} vs "
             f"{_get(evidently, 'memory', 'added_mb', 'median') or 0:,.0f} MiB"
         )
         table.append(row)
