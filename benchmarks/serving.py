@@ -23,8 +23,8 @@ Targets (issue 6), with logging on against MLflow: throughput ≥ 3x, p50 ≤ 0.
 of throughput (logging on against off). Results: ``benchmarks/results/serving.json`` (``--quick``: under
 ``benchmarks/.work/``).
 
-    .venv/bin/python benchmarks/serving.py            # about 5 minutes once MLflow is installed
-    .venv/bin/python benchmarks/serving.py --quick    # about a minute
+    .venv/bin/python benchmarks/serving.py            # about 6 minutes once MLflow is installed
+    .venv/bin/python benchmarks/serving.py --quick    # about 2 minutes
 """
 
 from __future__ import annotations
